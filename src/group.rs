@@ -1,0 +1,367 @@
+//! The engine: one poll loop for every shape, holding the group's rules.
+//!
+//! * **Who is polled.** The first poll polls every child. After that, with `alloc`, a poll takes
+//!   a snapshot of the children woken since their last poll ([`WakeSet`]) and polls exactly
+//!   those, in index order; without `alloc` every child gets the group's own waker and every
+//!   unfinished child is polled (the `join_all` strategy, documented as the fallback).
+//! * **Budget.** A child is polled at most once per poll of the group. A child that wakes itself
+//!   while polled lands in the next snapshot; its wake has already woken the group's waker, so
+//!   the group returns `Pending` and the executor decides when to come back.
+//! * **Fail fast.** An `Err` marks the group failing; the sweep still polls the rest of the
+//!   snapshot (children woken at the same moment), collecting their errors, unless
+//!   [`TaskGroupFuture::stop_on_first_error`] asked to stop at once. Then every unfinished child
+//!   and every stored output is dropped in place, and the [`ErrorGroup`] is returned.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use futures_util::future::FusedFuture;
+use pin_project::pin_project;
+
+use crate::error::ErrorGroup;
+use crate::shape::{mode, IntoShape, Shape, Step};
+#[cfg(feature = "alloc")]
+use crate::wake::WakeSet;
+
+/// Runs children concurrently; fails fast with every concurrent error.
+///
+/// Takes a tuple of up to 12 futures (each `Output = Result<Ti, E>` with one `E`), an array
+/// `[F; N]`, a `Vec<F>` (with `alloc`) or a [`TaskGroup`](crate::TaskGroup), and returns a
+/// [`TaskGroupFuture`] whose output is `Result<outputs, ErrorGroup<E>>`, the outputs in input
+/// order and of the input's shape. The children are polled in place by whoever polls the
+/// returned future: nothing is spawned and they need not be `Send` or `'static`.
+///
+/// When a child fails, every unfinished sibling is dropped before the future returns, and the
+/// error group holds the errors of every child that failed in that same poll.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// async fn user(id: u32) -> Result<String, String> { Ok(format!("user {id}")) }
+/// async fn orders(id: u32) -> Result<Vec<u32>, String> { Ok(vec![id, id + 1]) }
+///
+/// // A tuple: different output types, one error type.
+/// let (name, list) = taskgroup::try_join((user(7), orders(7))).await?;
+/// assert_eq!(name, "user 7");
+/// assert_eq!(list, [7, 8]);
+///
+/// // An array: no allocator needed.
+/// let [a, b] = taskgroup::try_join([orders(1), orders(3)]).await?;
+/// assert_eq!((a.len(), b[0]), (2, 3));
+///
+/// // A Vec: children may borrow locals.
+/// let base = 10;
+/// let doubled = taskgroup::try_join((0..3).map(|i| async move { Ok::<_, String>(base + 2 * i) }).collect::<Vec<_>>()).await?;
+/// assert_eq!(doubled, [10, 12, 14]);
+/// # Ok::<(), taskgroup::ErrorGroup<String>>(())
+/// # }).unwrap();
+/// ```
+pub fn try_join<C>(children: C) -> TaskGroupFuture<C::Shape>
+where
+    C: IntoShape<mode::TryJoin>,
+{
+    TaskGroupFuture::new(children.into_shape())
+}
+
+/// Runs infallible children concurrently and returns all their outputs in input order.
+///
+/// The `join_all` use case on the same engine as [`try_join`]: precise wakeups, no spawning, no
+/// allocation per child. Takes a tuple of up to 12 futures, an array, a `Vec` or a
+/// [`TaskGroup`](crate::TaskGroup).
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// let (a, b) = taskgroup::join((async { 1 }, async { "two" })).await;
+/// assert_eq!((a, b), (1, "two"));
+///
+/// let squares = taskgroup::join((1..=4).map(|i| async move { i * i }).collect::<Vec<_>>()).await;
+/// assert_eq!(squares, [1, 4, 9, 16]);
+/// # });
+/// ```
+pub fn join<C>(children: C) -> JoinFuture<C::Shape>
+where
+    C: IntoShape<mode::Join>,
+    C::Shape: Shape<Error = core::convert::Infallible>,
+{
+    JoinFuture {
+        inner: TaskGroupFuture::new(children.into_shape()),
+    }
+}
+
+/// Where a group is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Never polled: the first poll polls every child.
+    Fresh,
+    /// Polled at least once, not finished.
+    Running,
+    /// Returned `Ready`; polling again panics.
+    Done,
+}
+
+/// The engine's bookkeeping, independent of the shape.
+struct Core<E> {
+    phase: Phase,
+    tally: Tally<E>,
+    /// The children's wakers and ready set, allocated on the first poll of a non-empty group and
+    /// released as soon as the group completes.
+    #[cfg(feature = "alloc")]
+    wakes: Option<WakeSet>,
+}
+
+/// What the sweeps have seen so far.
+struct Tally<E> {
+    /// Children that have neither finished nor failed.
+    running: usize,
+    /// Set by [`TaskGroupFuture::stop_on_first_error`].
+    stop_on_first_error: bool,
+    /// Errors of the failing sweep. Kept here rather than on the stack so that a child panicking
+    /// in the middle of a failing sweep loses nothing if the group is polled again.
+    errors: Option<ErrorGroup<E>>,
+}
+
+/// A group of children polled in place; see [`try_join`].
+///
+/// Output: `Result<S::Output, ErrorGroup<S::Error>>`. Implements [`FusedFuture`]; polling it
+/// after it returned `Ready` panics.
+///
+/// The future is `Send` when its children, their outputs and their errors are, and `Unpin` when
+/// its storage is (always for `Vec` and [`TaskGroup`](crate::TaskGroup), since their children
+/// live behind a pinned box).
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+#[pin_project]
+pub struct TaskGroupFuture<S: Shape> {
+    #[pin]
+    shape: S,
+    core: Core<S::Error>,
+}
+
+impl<S: Shape> TaskGroupFuture<S> {
+    pub(crate) fn new(shape: S) -> Self {
+        let running = shape.len();
+        TaskGroupFuture {
+            shape,
+            core: Core {
+                phase: Phase::Fresh,
+                tally: Tally {
+                    running,
+                    stop_on_first_error: false,
+                    errors: None,
+                },
+                #[cfg(feature = "alloc")]
+                wakes: None,
+            },
+        }
+    }
+
+    /// Fails at the very first error: no further child is polled once one returned `Err`, so the
+    /// [`ErrorGroup`] holds exactly one error.
+    ///
+    /// By default the group finishes the sweep in which the first error appeared, because the
+    /// other children woken at that moment may have failed too and their errors are worth
+    /// reporting. Use this when polling more children after a failure is unwanted.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::future::ready;
+    ///
+    /// let failed = taskgroup::try_join([ready(Err::<(), _>("first")), ready(Err("second"))])
+    ///     .stop_on_first_error()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(failed.len(), 1);
+    /// assert_eq!(failed.first(), (0, &"first"));
+    /// # });
+    /// ```
+    pub fn stop_on_first_error(mut self) -> Self {
+        self.core.tally.stop_on_first_error = true;
+        self
+    }
+
+    /// Number of children in the group.
+    ///
+    /// ```
+    /// use std::future::ready;
+    ///
+    /// let group = taskgroup::try_join([ready(Ok::<_, ()>(1)), ready(Ok(2))]);
+    /// assert_eq!(group.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// `true` for a group of no children, which completes on its first poll.
+    ///
+    /// ```
+    /// let group = taskgroup::try_join(Vec::<std::future::Ready<Result<(), ()>>>::new());
+    /// assert!(group.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.shape.len() == 0
+    }
+}
+
+impl<E> Core<E> {
+    /// Polls the children that are due this time; returns once the snapshot is used up, or at
+    /// the first error with `stop_on_first_error`.
+    fn sweep<S: Shape<Error = E>>(&mut self, mut shape: Pin<&mut S>, cx: &mut Context<'_>) {
+        // The phase moves on only after a whole first sweep: if a child panics during it, the
+        // next poll polls every child again rather than forgetting the ones not reached.
+        let first = self.phase == Phase::Fresh;
+        let tally = &mut self.tally;
+        #[cfg(feature = "alloc")]
+        {
+            let len = shape.len();
+            let wakes = self.wakes.get_or_insert_with(|| WakeSet::new(len));
+            // Register before the snapshot: a wake after the snapshot must wake this poll's task.
+            wakes.register(cx.waker());
+            if first {
+                for index in 0..len {
+                    let waker = wakes.waker(index);
+                    let step = shape
+                        .as_mut()
+                        .poll_child(index, &mut Context::from_waker(&waker));
+                    if tally.settle(index, step) {
+                        return;
+                    }
+                }
+                self.phase = Phase::Running;
+            } else {
+                wakes.snapshot();
+                while let Some(index) = wakes.next_taken() {
+                    let waker = wakes.waker(index);
+                    let step = shape
+                        .as_mut()
+                        .poll_child(index, &mut Context::from_waker(&waker));
+                    if tally.settle(index, step) {
+                        return;
+                    }
+                }
+            }
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            // No per-child wakers without an allocator: every unfinished child counts as woken.
+            let _ = first;
+            self.phase = Phase::Running;
+            for index in 0..shape.len() {
+                let step = shape.as_mut().poll_child(index, cx);
+                if tally.settle(index, step) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Marks the group finished and lets go of the wake state, so late child wakes wake nobody.
+    fn finish(&mut self) {
+        self.phase = Phase::Done;
+        #[cfg(feature = "alloc")]
+        {
+            self.wakes = None;
+        }
+    }
+}
+
+impl<E> Tally<E> {
+    /// Books one child's step; `true` if the sweep must stop now.
+    #[inline]
+    fn settle(&mut self, index: usize, step: Step<E>) -> bool {
+        match step {
+            Step::Idle | Step::Pending => false,
+            Step::Done => {
+                self.running -= 1;
+                false
+            }
+            Step::Failed(error) => {
+                self.running -= 1;
+                match &mut self.errors {
+                    Some(errors) => errors.push(index, error),
+                    None => self.errors = Some(ErrorGroup::new(index, error)),
+                }
+                self.stop_on_first_error
+            }
+        }
+    }
+}
+
+impl<S: Shape> Future for TaskGroupFuture<S> {
+    type Output = Result<S::Output, ErrorGroup<S::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let core = this.core;
+        let mut shape = this.shape;
+        assert!(
+            core.phase != Phase::Done,
+            "`TaskGroupFuture` polled after it completed"
+        );
+        if core.tally.running > 0 && core.tally.errors.is_none() {
+            core.sweep(shape.as_mut(), cx);
+        }
+        if let Some(mut errors) = core.tally.errors.take() {
+            // Fail fast: drop every unfinished child and every stored output, in place, before
+            // returning. Mark the group done first: if a child's destructor panics, the group
+            // is not left half-failed and still drops the rest when it is dropped.
+            core.finish();
+            let mut cancelled = 0;
+            for index in 0..shape.len() {
+                if shape.as_mut().release(index) {
+                    cancelled += 1;
+                }
+            }
+            errors.set_cancelled(cancelled);
+            return Poll::Ready(Err(errors));
+        }
+        if core.tally.running == 0 {
+            core.finish();
+            return Poll::Ready(Ok(shape.take_output()));
+        }
+        Poll::Pending
+    }
+}
+
+impl<S: Shape> FusedFuture for TaskGroupFuture<S> {
+    fn is_terminated(&self) -> bool {
+        self.core.phase == Phase::Done
+    }
+}
+
+impl<S: Shape> core::fmt::Debug for TaskGroupFuture<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TaskGroupFuture")
+            .field("len", &self.shape.len())
+            .field("running", &self.core.tally.running)
+            .field("phase", &self.core.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A group of infallible children polled in place; see [`join`].
+///
+/// Output: `S::Output`, every child's output in input order.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+#[pin_project]
+#[derive(Debug)]
+pub struct JoinFuture<S: Shape<Error = core::convert::Infallible>> {
+    #[pin]
+    inner: TaskGroupFuture<S>,
+}
+
+impl<S: Shape<Error = core::convert::Infallible>> Future for JoinFuture<S> {
+    type Output = S::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<S::Output> {
+        match self.project().inner.poll(cx) {
+            Poll::Ready(Ok(outputs)) => Poll::Ready(outputs),
+            Poll::Ready(Err(_)) => unreachable!("infallible children cannot fail"),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: Shape<Error = core::convert::Infallible>> FusedFuture for JoinFuture<S> {
+    fn is_terminated(&self) -> bool {
+        self.inner.is_terminated()
+    }
+}

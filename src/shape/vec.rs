@@ -1,0 +1,96 @@
+//! `Vec<F>` and [`TaskGroup`](crate::TaskGroup): the slots live in one boxed slice.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::Context;
+
+use super::{poll_row, private, slot_at, Interpret, IntoShape, Shape, Slot, Step};
+
+type Value<M, F> = <<F as Future>::Output as Interpret<M>>::Value;
+
+/// The storage of a group made from a `Vec<F>` or a [`TaskGroup<F>`](crate::TaskGroup); its
+/// output is `Vec<T>`.
+pub struct VecShape<M, F: Future>
+where
+    F::Output: Interpret<M>,
+{
+    slots: Pin<Box<[Slot<F, Value<M, F>>]>>,
+    mode: PhantomData<fn() -> M>,
+}
+
+impl<M, F: Future> VecShape<M, F>
+where
+    F::Output: Interpret<M>,
+{
+    pub(crate) fn new(children: Vec<F>) -> Self {
+        // One allocation of exactly `len` slots: the iterator knows its length.
+        let slots: Box<[_]> = children.into_iter().map(Slot::Running).collect();
+        VecShape {
+            slots: Box::into_pin(slots),
+            mode: PhantomData,
+        }
+    }
+}
+
+impl<M, F: Future> fmt::Debug for VecShape<M, F>
+where
+    F::Output: Interpret<M>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VecShape")
+            .field("len", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+// The slots are behind a pinned box, so moving the shape never moves a child.
+impl<M, F: Future> Unpin for VecShape<M, F> where F::Output: Interpret<M> {}
+
+impl<M, F: Future> private::SealedShape for VecShape<M, F> where F::Output: Interpret<M> {}
+
+impl<M, F: Future> Shape for VecShape<M, F>
+where
+    F::Output: Interpret<M>,
+{
+    type Output = Vec<Value<M, F>>;
+    type Error = <F::Output as Interpret<M>>::Error;
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline]
+    fn poll_child(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step<Self::Error> {
+        poll_row::<M, _, _>(self.get_mut().slots.as_mut(), index, cx)
+    }
+
+    #[inline]
+    fn release(self: Pin<&mut Self>, index: usize) -> bool {
+        slot_at(self.get_mut().slots.as_mut(), index).release()
+    }
+
+    fn take_output(self: Pin<&mut Self>) -> Self::Output {
+        let mut slots = self.get_mut().slots.as_mut();
+        (0..slots.len())
+            .map(|index| slot_at(slots.as_mut(), index).take())
+            .collect()
+    }
+}
+
+impl<F> private::SealedInput for Vec<F> {}
+
+impl<M, F: Future> IntoShape<M> for Vec<F>
+where
+    F::Output: Interpret<M>,
+{
+    type Shape = VecShape<M, F>;
+
+    fn into_shape(self) -> Self::Shape {
+        VecShape::new(self)
+    }
+}

@@ -1,0 +1,548 @@
+//! Per-child wakers and the ready set: all of the crate's waker `unsafe` lives here.
+//!
+//! # The design
+//!
+//! A group of `n` children owns one heap allocation, the [`WakeSet`]:
+//!
+//! ```text
+//! [ Header | slot 0 .. slot n-1 (u32 each) | live bits (all levels) | taken bits (all levels) ]
+//! ```
+//!
+//! * Child `i`'s waker is a [`RawWaker`] whose data pointer is the address of slot `i`. The slot
+//!   holds `i`, so the header is found by arithmetic: `slot - i * 4 - SLOTS_OFFSET`. Cloning a
+//!   child waker bumps the header's reference count; no waker ever allocates.
+//! * The **live bits** form a hierarchical bitset: level 0 has one bit per child, level `k + 1`
+//!   one bit per word of level `k`, up to a top level of one word. Waking child `i` sets its bit
+//!   and, only when that word was empty, the summary bit above it, and so on; only a waker that
+//!   set a bit in an empty top word wakes the group's own (parent) waker. Every wake is `O(levels)`
+//!   atomic operations (`levels = ceil(log64 n)`, 3 for a quarter of a million children) and a
+//!   repeated wake of an already queued child stops after one `fetch_or`.
+//! * The **taken bits** are the poller's private copy, same shape as the live bits. At the start of
+//!   a sweep the poller swaps the live words it can reach from the top down to zero and ORs them
+//!   into the taken bits: that is the snapshot of "children woken before the sweep began". The
+//!   sweep then visits the taken bits in index order. Wakes that happen during the sweep land in
+//!   the live bits and are seen by the next sweep, so a child is polled at most once per sweep.
+//!
+//! Only the owner of the [`WakeSet`] (the group, through `&mut`) touches the taken bits; wakers
+//! touch only the live bits, the parent [`AtomicWaker`] and the reference count. The taken bits
+//! are atomics used with `Relaxed` loads and stores, which costs the same as plain memory on the
+//! targets we care about and keeps the code free of `UnsafeCell` aliasing arguments.
+//!
+//! # Why the protocol never loses a wake
+//!
+//! Invariant: for every word `w` of level `k < top`, if `w` is non-zero then either its summary
+//! bit in level `k + 1` is set, or the waker that made `w` non-zero is on its way to set it, or a
+//! poller has swapped that summary bit and is about to swap `w`. A waker that finds a word already
+//! non-zero stops climbing: whoever made it non-zero climbs (and finally wakes the parent). All bit
+//! operations are `AcqRel` read-modify-writes, so a poller that swaps a summary word synchronises
+//! with every waker whose `fetch_or` it consumed, and therefore sees their lower-level bits when
+//! it swaps the lower word. The poller registers the parent waker *before* taking the snapshot, so
+//! a wake that climbs to the top after the snapshot wakes the waker of the current poll.
+//!
+//! `tests/wake_protocol.rs` and the cross-thread tests exercise this under real threads and Miri.
+
+use core::alloc::Layout;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ops::Deref;
+use core::ptr::NonNull;
+use core::sync::atomic::{fence, AtomicUsize, Ordering};
+use core::task::{RawWaker, RawWakerVTable, Waker};
+
+use alloc::alloc::{alloc, dealloc, handle_alloc_error};
+use futures_util::task::AtomicWaker;
+
+/// Bits per word of the ready set.
+const BITS: usize = usize::BITS as usize;
+
+/// The most levels a ready set can need: `BITS^MAX_LEVELS` exceeds `u32::MAX` children.
+const MAX_LEVELS: usize = 8;
+
+/// The most children one [`WakeSet`] can index (slots store the index as `u32`).
+pub(crate) const MAX_CHILDREN: usize = u32::MAX as usize;
+
+/// Shared state at the start of the allocation.
+///
+/// Everything in it is either immutable after construction or an atomic, so `&Header` may be
+/// formed from any thread that holds a reference count.
+#[repr(C)]
+struct Header {
+    /// Number of owners: the group's [`WakeSet`] counts one, each live cloned child waker one.
+    /// Whoever decrements it to zero frees the allocation.
+    refs: AtomicUsize,
+    /// The waker of the task that polls the group. Registered at the start of every sweep; taken
+    /// and woken by the child wake that makes the ready set non-empty; taken and dropped when the
+    /// group lets go of the set, so a late child wake is a no-op for the task.
+    parent: AtomicWaker,
+    /// Number of children (slots).
+    len: usize,
+    /// Number of bitset levels in use (at least one).
+    levels: usize,
+    /// For each level, the index of its first word in the live (and taken) word arrays.
+    level_start: [usize; MAX_LEVELS],
+    /// Total words over all levels (the length of each word array).
+    words: usize,
+    /// Byte offset of the live words from the start of the allocation.
+    live_offset: usize,
+    /// Byte offset of the taken words from the start of the allocation.
+    taken_offset: usize,
+    /// The layout the allocation was made with, to free it.
+    layout: Layout,
+}
+
+/// Byte offset of slot 0 from the start of the allocation. `Header` is at least 4-aligned and its
+/// size is a multiple of its alignment, so the `u32` slots start right after it.
+const SLOTS_OFFSET: usize = core::mem::size_of::<Header>();
+
+/// Word counts and offsets for a set of `len` children.
+struct Plan {
+    levels: usize,
+    level_start: [usize; MAX_LEVELS],
+    words: usize,
+    live_offset: usize,
+    taken_offset: usize,
+    layout: Layout,
+}
+
+impl Plan {
+    fn new(len: usize) -> Plan {
+        assert!(
+            len <= MAX_CHILDREN,
+            "taskgroup: a group holds at most {MAX_CHILDREN} children, got {len}"
+        );
+        let mut level_start = [0; MAX_LEVELS];
+        let mut words = 0;
+        let mut levels = 0;
+        let mut width = len.max(1);
+        loop {
+            let level_words = width.div_ceil(BITS);
+            level_start[levels] = words;
+            words += level_words;
+            levels += 1;
+            if level_words == 1 {
+                break;
+            }
+            width = level_words;
+        }
+        let slots = Layout::array::<u32>(len).expect("slot layout overflows");
+        let bits = Layout::array::<AtomicUsize>(words).expect("bitset layout overflows");
+        let (layout, slots_offset) = Layout::new::<Header>()
+            .extend(slots)
+            .expect("wake set layout overflows");
+        debug_assert_eq!(slots_offset, SLOTS_OFFSET);
+        let (layout, live_offset) = layout.extend(bits).expect("wake set layout overflows");
+        let (layout, taken_offset) = layout.extend(bits).expect("wake set layout overflows");
+        Plan {
+            levels,
+            level_start,
+            words,
+            live_offset,
+            taken_offset,
+            layout: layout.pad_to_align(),
+        }
+    }
+}
+
+/// The group's handle on the shared wake state of its children.
+///
+/// Owning a `WakeSet` is owning one reference count of the allocation. Dropping it takes the
+/// parent waker out (so late child wakes wake nobody) and releases that count.
+pub(crate) struct WakeSet {
+    header: NonNull<Header>,
+}
+
+// SAFETY: the allocation is only reached through `&Header` (atomics, an `AtomicWaker`, which is
+// `Send + Sync`, and immutable sizes) and through the word arrays, which are atomics. The
+// reference count makes the memory outlive every handle, whichever thread drops last.
+unsafe impl Send for WakeSet {}
+// SAFETY: as for `Send`: every shared access goes through atomics.
+unsafe impl Sync for WakeSet {}
+
+impl WakeSet {
+    /// Allocates the wake state for `len` children, with no child marked ready.
+    ///
+    /// # Panics
+    /// If `len` exceeds [`MAX_CHILDREN`].
+    pub(crate) fn new(len: usize) -> WakeSet {
+        let plan = Plan::new(len);
+        // SAFETY: the layout has a non-zero size (it contains the header).
+        let base = unsafe { alloc(plan.layout) };
+        let Some(base) = NonNull::new(base) else {
+            handle_alloc_error(plan.layout)
+        };
+        let header = base.cast::<Header>();
+        // SAFETY: `base` is a fresh allocation of `plan.layout`, which starts with a `Header` at
+        // offset 0 (aligned, since the layout's alignment is at least `Header`'s), followed by
+        // `len` `u32`s at `SLOTS_OFFSET` and two arrays of `plan.words` `AtomicUsize`s at the
+        // recorded offsets, each in bounds and aligned by `Layout::extend`. We initialise every
+        // one of them before any reference to them is formed.
+        unsafe {
+            header.as_ptr().write(Header {
+                refs: AtomicUsize::new(1),
+                parent: AtomicWaker::new(),
+                len,
+                levels: plan.levels,
+                level_start: plan.level_start,
+                words: plan.words,
+                live_offset: plan.live_offset,
+                taken_offset: plan.taken_offset,
+                layout: plan.layout,
+            });
+            let slots = base.as_ptr().add(SLOTS_OFFSET).cast::<u32>();
+            for i in 0..len {
+                // `len <= u32::MAX` was checked by `Plan::new`.
+                slots.add(i).write(i as u32);
+            }
+            for offset in [plan.live_offset, plan.taken_offset] {
+                let words = base.as_ptr().add(offset).cast::<AtomicUsize>();
+                for w in 0..plan.words {
+                    words.add(w).write(AtomicUsize::new(0));
+                }
+            }
+        }
+        WakeSet { header }
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: we own a reference count, so the header is initialised and alive; it is only
+        // ever accessed through shared references after construction.
+        unsafe { self.header.as_ref() }
+    }
+
+    /// Number of children this set was made for.
+    pub(crate) fn len(&self) -> usize {
+        self.header().len
+    }
+
+    fn live(&self) -> &[AtomicUsize] {
+        // SAFETY: see `words`.
+        unsafe { words(self.header, self.header().live_offset) }
+    }
+
+    fn taken(&self) -> &[AtomicUsize] {
+        // SAFETY: see `words`.
+        unsafe { words(self.header, self.header().taken_offset) }
+    }
+
+    /// Registers the waker of the task polling the group. Call before [`WakeSet::snapshot`].
+    pub(crate) fn register(&self, parent: &Waker) {
+        self.header().parent.register(parent);
+    }
+
+    /// Moves every child woken so far from the live bits into the taken bits (the sweep's
+    /// snapshot). Cost: `O(levels)` per woken child.
+    pub(crate) fn snapshot(&mut self) {
+        let h = self.header();
+        self.take_word(h.levels - 1, 0);
+    }
+
+    fn take_word(&self, level: usize, word: usize) {
+        let h = self.header();
+        let at = h.level_start[level] + word;
+        let bits = self.live()[at].swap(0, Ordering::AcqRel);
+        if bits == 0 {
+            return;
+        }
+        let taken = &self.taken()[at];
+        taken.store(taken.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
+        if level > 0 {
+            let mut rest = bits;
+            while rest != 0 {
+                let bit = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                self.take_word(level - 1, word * BITS + bit);
+            }
+        }
+    }
+
+    /// Removes and returns the lowest taken child index, or `None` when the snapshot is used up.
+    ///
+    /// A child's bit is cleared before its index is returned, and a summary bit only once the word
+    /// below it is empty, so a panic while polling the returned child leaves the remaining
+    /// snapshot intact for the next sweep.
+    pub(crate) fn next_taken(&mut self) -> Option<usize> {
+        let h = self.header();
+        let taken = self.taken();
+        let mut word = 0;
+        // Walk down from the top, always into the lowest set bit.
+        for level in (0..h.levels).rev() {
+            let bits = taken[h.level_start[level] + word].load(Ordering::Relaxed);
+            if bits == 0 {
+                debug_assert_eq!(level, h.levels - 1, "summary bit set over an empty word");
+                return None;
+            }
+            word = word * BITS + bits.trailing_zeros() as usize;
+        }
+        let index = word;
+        // Clear the leaf bit, then every summary bit whose word became empty.
+        let mut at = index;
+        for level in 0..h.levels {
+            let cell = &taken[h.level_start[level] + at / BITS];
+            let left = cell.load(Ordering::Relaxed) & !(1 << (at % BITS));
+            cell.store(left, Ordering::Relaxed);
+            if left != 0 {
+                break;
+            }
+            at /= BITS;
+        }
+        Some(index)
+    }
+
+    /// Is any child marked in the live bits? (Used by tests and debug assertions.)
+    #[cfg(test)]
+    pub(crate) fn any_live(&self) -> bool {
+        let h = self.header();
+        self.live()[h.level_start[h.levels - 1]].load(Ordering::Acquire) != 0
+    }
+
+    /// The waker of child `index`, borrowed from `self`: it uses the set's own reference count,
+    /// so making one costs no atomic operation. Cloning it yields an owned waker that keeps the
+    /// allocation alive on its own.
+    ///
+    /// # Panics
+    /// If `index` is not below [`WakeSet::len`].
+    pub(crate) fn waker(&self, index: usize) -> ChildWaker<'_> {
+        assert!(index < self.len(), "child index out of range");
+        // SAFETY: `index < len`, so the slot is inside the allocation and initialised.
+        let slot = unsafe {
+            self.header
+                .as_ptr()
+                .cast::<u8>()
+                .add(SLOTS_OFFSET)
+                .cast::<u32>()
+                .add(index)
+        };
+        // SAFETY: the data pointer is a slot of a live allocation and `VTABLE` upholds the
+        // `RawWaker` contract (see each function). The `Waker` is wrapped in `ManuallyDrop`, so
+        // it borrows our reference count instead of releasing one it never took, and
+        // `ChildWaker` borrows `self`, so it cannot be used after the set lets go of its count.
+        let waker = unsafe { Waker::from_raw(RawWaker::new(slot.cast(), &VTABLE)) };
+        ChildWaker {
+            waker: ManuallyDrop::new(waker),
+            _set: PhantomData,
+        }
+    }
+}
+
+/// A child's waker lent out by [`WakeSet::waker`] for as long as the set is borrowed.
+pub(crate) struct ChildWaker<'a> {
+    waker: ManuallyDrop<Waker>,
+    _set: PhantomData<&'a WakeSet>,
+}
+
+impl Deref for ChildWaker<'_> {
+    type Target = Waker;
+
+    fn deref(&self) -> &Waker {
+        &self.waker
+    }
+}
+
+impl Drop for WakeSet {
+    fn drop(&mut self) {
+        // Drop the task's waker now: a child waker that outlives the group must not keep the
+        // task alive nor wake it.
+        drop(self.header().parent.take());
+        // SAFETY: we own one reference count and give it up exactly once, here.
+        unsafe { release(self.header) }
+    }
+}
+
+/// The word array at byte `offset` of the allocation headed by `header`.
+///
+/// # Safety
+/// `header` must point to a live, initialised allocation made by [`WakeSet::new`] and `offset`
+/// must be its `live_offset` or `taken_offset`. The returned slice must not outlive the caller's
+/// reference count.
+unsafe fn words<'a>(header: NonNull<Header>, offset: usize) -> &'a [AtomicUsize] {
+    // SAFETY: per the contract, `offset` starts an initialised, aligned array of `words` atomics
+    // inside the allocation, which is alive for as long as the caller's count.
+    unsafe {
+        let len = header.as_ref().words;
+        core::slice::from_raw_parts(header.as_ptr().cast::<u8>().add(offset).cast(), len)
+    }
+}
+
+/// Gives up one reference count, freeing the allocation if it was the last.
+///
+/// # Safety
+/// The caller must own one reference count of the live allocation `header` and must not use it
+/// afterwards.
+unsafe fn release(header: NonNull<Header>) {
+    // SAFETY: the caller owns a count, so the header is alive for this decrement.
+    let previous = unsafe { header.as_ref() }.refs.fetch_sub(1, Ordering::Release);
+    if previous != 1 {
+        return;
+    }
+    // Synchronise with every other owner's `Release` decrement, so all their accesses happen
+    // before the memory is freed.
+    fence(Ordering::Acquire);
+    // SAFETY: we held the last count: no other reference to the allocation exists. The header is
+    // the only field with drop glue (the `AtomicWaker`); slots and words are plain data.
+    unsafe {
+        let layout = header.as_ref().layout;
+        core::ptr::drop_in_place(header.as_ptr());
+        dealloc(header.as_ptr().cast(), layout);
+    }
+}
+
+/// Recovers the header and child index from a child waker's data pointer.
+///
+/// # Safety
+/// `data` must be a slot pointer produced by [`WakeSet::waker`] (or a clone of it) whose
+/// allocation is still alive, i.e. the caller's waker holds or borrows a reference count.
+unsafe fn from_slot(data: *const ()) -> (NonNull<Header>, usize) {
+    let slot = data.cast::<u32>();
+    // SAFETY: the slot is initialised and alive per the contract.
+    let index = unsafe { slot.read() } as usize;
+    // SAFETY: slot `index` sits `SLOTS_OFFSET + 4 * index` bytes after the header in the same
+    // allocation, and `data` carries the allocation's provenance (it was derived from it).
+    let header = unsafe {
+        slot.cast::<u8>()
+            .sub(SLOTS_OFFSET + index * core::mem::size_of::<u32>())
+            .cast::<Header>()
+            .cast_mut()
+    };
+    // SAFETY: derived from a non-null allocation pointer by in-bounds arithmetic.
+    (unsafe { NonNull::new_unchecked(header) }, index)
+}
+
+/// Marks child `index` ready and wakes the parent if the set was empty.
+fn mark(header: &Header, live: &[AtomicUsize], index: usize) {
+    let mut at = index;
+    for level in 0..header.levels {
+        let cell = &live[header.level_start[level] + at / BITS];
+        let previous = cell.fetch_or(1 << (at % BITS), Ordering::AcqRel);
+        if previous != 0 {
+            // The word was already non-empty: whoever made it so climbs and wakes the parent
+            // (module docs, "Why the protocol never loses a wake").
+            return;
+        }
+        at /= BITS;
+    }
+    header.parent.wake();
+}
+
+static VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// `RawWakerVTable::clone`: a new owned waker for the same child, one more reference count.
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: the `RawWaker` contract gives us a live waker of ours, hence a live allocation.
+    let (header, _) = unsafe { from_slot(data) };
+    // SAFETY: as above, the header is alive.
+    let previous = unsafe { header.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+    if previous > isize::MAX as usize {
+        // Someone leaked wakers (e.g. `mem::forget` in a loop) until the count could overflow:
+        // refuse to continue, as `Arc` does.
+        abort();
+    }
+    RawWaker::new(data, &VTABLE)
+}
+
+/// `RawWakerVTable::wake`: wake, then release the owned waker's count.
+unsafe fn waker_wake(data: *const ()) {
+    // SAFETY: forwarded contract: `data` is an owned waker of ours.
+    unsafe {
+        waker_wake_by_ref(data);
+        waker_drop(data);
+    }
+}
+
+/// `RawWakerVTable::wake_by_ref`: mark the child ready.
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    // SAFETY: the waker is alive (owned or borrowed), so the allocation is.
+    let (header, index) = unsafe { from_slot(data) };
+    // SAFETY: as above; the live words are initialised atomics.
+    unsafe {
+        let h = header.as_ref();
+        mark(h, words(header, h.live_offset), index);
+    }
+}
+
+/// `RawWakerVTable::drop`: release the owned waker's count.
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: an owned waker holds exactly one count, given up here.
+    unsafe {
+        let (header, _) = from_slot(data);
+        release(header);
+    }
+}
+
+/// Aborts the process without `std`: a panic while panicking aborts.
+#[cold]
+fn abort() -> ! {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("taskgroup: aborting");
+        }
+    }
+    let _bomb = PanicOnDrop;
+    panic!("taskgroup: child waker reference count overflow");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn drain(set: &mut WakeSet) -> Vec<usize> {
+        set.snapshot();
+        let mut out = Vec::new();
+        while let Some(i) = set.next_taken() {
+            out.push(i);
+        }
+        out
+    }
+
+    #[test]
+    fn plan_levels_grow_by_word_width() {
+        assert_eq!(Plan::new(0).levels, 1);
+        assert_eq!(Plan::new(BITS).levels, 1);
+        assert_eq!(Plan::new(BITS + 1).levels, 2);
+        assert_eq!(Plan::new(BITS * BITS).levels, 2);
+        assert_eq!(Plan::new(BITS * BITS + 1).levels, 3);
+    }
+
+    #[test]
+    fn snapshot_yields_woken_children_in_index_order_once() {
+        for len in [1, 3, BITS, BITS + 1, BITS * 3 + 5, BITS * BITS + 7] {
+            let mut set = WakeSet::new(len);
+            let mut picks: Vec<usize> = [len - 1, 0, len / 2, len / 3, len - 1]
+                .into_iter()
+                .collect();
+            for &i in &picks {
+                set.waker(i).wake_by_ref();
+            }
+            picks.sort_unstable();
+            picks.dedup();
+            assert_eq!(drain(&mut set), picks, "len {len}");
+            assert!(drain(&mut set).is_empty(), "len {len}");
+            assert!(!set.any_live());
+        }
+    }
+
+    #[test]
+    fn wakes_during_a_sweep_wait_for_the_next_snapshot() {
+        let mut set = WakeSet::new(BITS * 2);
+        set.waker(1).wake_by_ref();
+        set.snapshot();
+        assert_eq!(set.next_taken(), Some(1));
+        set.waker(1).wake_by_ref();
+        set.waker(BITS + 1).wake_by_ref();
+        assert_eq!(set.next_taken(), None);
+        assert_eq!(drain(&mut set), [1, BITS + 1]);
+    }
+
+    #[test]
+    fn cloned_waker_outlives_the_set_and_wakes_harmlessly() {
+        let set = WakeSet::new(4);
+        let owned: Waker = (*set.waker(2)).clone();
+        let twin = owned.clone();
+        drop(set);
+        owned.wake_by_ref();
+        owned.wake();
+        twin.wake();
+    }
+}
