@@ -39,15 +39,20 @@
 //! it swaps the lower word. The poller registers the parent waker *before* taking the snapshot, so
 //! a wake that climbs to the top after the snapshot wakes the waker of the current poll.
 //!
-//! `tests/wake_protocol.rs` and the cross-thread tests exercise this under real threads and Miri.
+//! The `loom` models at the end of this file check it over every interleaving of a sweep with
+//! racing wakes (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`); the cross-thread
+//! tests exercise it under real threads and Miri.
 
 use core::alloc::Layout;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::NonNull;
+#[cfg(not(loom))]
 use core::sync::atomic::{fence, AtomicUsize, Ordering};
 use core::task::{RawWaker, RawWakerVTable, Waker};
+#[cfg(loom)]
+use loom::sync::atomic::{fence, AtomicUsize, Ordering};
 
 use alloc::alloc::{alloc, dealloc, handle_alloc_error};
 use futures_util::task::AtomicWaker;
@@ -289,7 +294,7 @@ impl WakeSet {
     }
 
     /// Is any child marked in the live bits? (Used by tests and debug assertions.)
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn any_live(&self) -> bool {
         let h = self.header();
         self.live()[h.level_start[h.levels - 1]].load(Ordering::Acquire) != 0
@@ -370,7 +375,9 @@ unsafe fn words<'a>(header: NonNull<Header>, offset: usize) -> &'a [AtomicUsize]
 /// afterwards.
 unsafe fn release(header: NonNull<Header>) {
     // SAFETY: the caller owns a count, so the header is alive for this decrement.
-    let previous = unsafe { header.as_ref() }.refs.fetch_sub(1, Ordering::Release);
+    let previous = unsafe { header.as_ref() }
+        .refs
+        .fetch_sub(1, Ordering::Release);
     if previous != 1 {
         return;
     }
@@ -431,7 +438,9 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
     // SAFETY: the `RawWaker` contract gives us a live waker of ours, hence a live allocation.
     let (header, _) = unsafe { from_slot(data) };
     // SAFETY: as above, the header is alive.
-    let previous = unsafe { header.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+    let previous = unsafe { header.as_ref() }
+        .refs
+        .fetch_add(1, Ordering::Relaxed);
     if previous > isize::MAX as usize {
         // Someone leaked wakers (e.g. `mem::forget` in a loop) until the count could overflow:
         // refuse to continue, as `Arc` does.
@@ -482,7 +491,7 @@ fn abort() -> ! {
     panic!("taskgroup: child waker reference count overflow");
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use alloc::vec::Vec;
@@ -544,5 +553,96 @@ mod tests {
         owned.wake_by_ref();
         owned.wake();
         twin.wake();
+    }
+}
+
+/// Model checks of the wake protocol: every interleaving of racing wakes with a sweep.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+    use futures_util::task::ArcWake;
+    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+
+    /// A parent waker that counts its wakes.
+    #[derive(Default)]
+    struct Parent(StdAtomicUsize);
+
+    impl ArcWake for Parent {
+        fn wake_by_ref(this: &Arc<Self>) {
+            this.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn drain(set: &mut WakeSet) -> Vec<usize> {
+        set.snapshot();
+        let mut out = Vec::new();
+        while let Some(i) = set.next_taken() {
+            out.push(i);
+        }
+        out
+    }
+
+    /// Wakes `children` from two threads while the poller sweeps once. Afterwards every woken
+    /// child was either in that sweep, or the parent was woken and the next sweep yields it.
+    fn racing_wakes_are_never_lost(len: usize, children: [usize; 2]) {
+        loom::model(move || {
+            let parent = Arc::new(Parent::default());
+            let parent_waker = futures_util::task::waker(parent.clone());
+            let mut set = WakeSet::new(len);
+            set.register(&parent_waker);
+            let wakers: Vec<Waker> = children.iter().map(|&i| (*set.waker(i)).clone()).collect();
+            let threads: Vec<_> = wakers
+                .into_iter()
+                .map(|waker| loom::thread::spawn(move || waker.wake()))
+                .collect();
+            let seen = drain(&mut set);
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            let missed: Vec<usize> = children
+                .iter()
+                .copied()
+                .filter(|i| !seen.contains(i))
+                .collect();
+            if !missed.is_empty() {
+                assert!(
+                    parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0,
+                    "children {missed:?} woken after the snapshot, but the parent was not woken"
+                );
+                let mut next = drain(&mut set);
+                next.dedup();
+                let mut missed = missed;
+                missed.dedup();
+                assert_eq!(next, missed);
+            }
+        });
+    }
+
+    #[test]
+    fn loom_racing_wakes_in_one_word() {
+        racing_wakes_are_never_lost(4, [1, 2]);
+    }
+
+    #[test]
+    fn loom_racing_wakes_of_one_child() {
+        racing_wakes_are_never_lost(4, [3, 3]);
+    }
+
+    #[test]
+    fn loom_racing_wakes_across_words() {
+        racing_wakes_are_never_lost(BITS * 2, [3, BITS + 5]);
+    }
+
+    #[test]
+    fn loom_last_waker_frees_the_set() {
+        loom::model(|| {
+            let set = WakeSet::new(2);
+            let waker: Waker = (*set.waker(1)).clone();
+            let thread = loom::thread::spawn(move || waker.wake());
+            drop(set);
+            thread.join().unwrap();
+        });
     }
 }

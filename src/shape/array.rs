@@ -28,7 +28,9 @@ where
     F::Output: Interpret<M>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ArrayShape").field("len", &N).finish_non_exhaustive()
+        f.debug_struct("ArrayShape")
+            .field("len", &N)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,9 +1,11 @@
 //! How a group stores its children and their outputs: one thin adapter per shape.
 //!
-//! Every shape is a row of [`Slot`]s (a tuple of differently typed slots, an array, or a boxed
-//! slice) and answers four questions for the engine in [`group`](crate::group): how many children,
-//! poll child `i`, drop child `i` in place, and hand over the outputs. The rules of the group
-//! (who is polled, when it fails, what is dropped) live in the engine, never here.
+//! Every shape is a row of slots (fields of a generated struct for a tuple, an array, or a boxed
+//! slice), each slot holding a running child, its output, or nothing. A shape answers four
+//! questions for the engine: how many children, poll child `i`, drop child `i` in place, and hand
+//! over the outputs. The rules of the group (who is polled, when it fails, what is dropped) live
+//! in the engine, never here. You meet these types only as the `S` in
+//! [`TaskGroupFuture<S>`](crate::TaskGroupFuture).
 
 use core::future::Future;
 use core::pin::Pin;
@@ -68,6 +70,7 @@ impl<T> Interpret<mode::Join> for T {
 
 /// A collection of children stored in place: implemented by [`ArrayShape`], [`VecShape`] and the
 /// `TupleN` shapes. You never implement or call it; it names a group's output and error types.
+#[allow(clippy::len_without_is_empty)] // internal plumbing; the futures expose `is_empty`
 pub trait Shape: private::SealedShape {
     /// The group's output when every child succeeds: `[T; N]`, `Vec<T>` or a tuple of values.
     type Output;

@@ -12,13 +12,16 @@ use super::{poll_row, private, slot_at, Interpret, IntoShape, Shape, Slot, Step}
 
 type Value<M, F> = <<F as Future>::Output as Interpret<M>>::Value;
 
+/// The pinned row of slots.
+type Row<M, F> = Pin<Box<[Slot<F, Value<M, F>>]>>;
+
 /// The storage of a group made from a `Vec<F>` or a [`TaskGroup<F>`](crate::TaskGroup); its
 /// output is `Vec<T>`.
 pub struct VecShape<M, F: Future>
 where
     F::Output: Interpret<M>,
 {
-    slots: Pin<Box<[Slot<F, Value<M, F>>]>>,
+    slots: Row<M, F>,
     mode: PhantomData<fn() -> M>,
 }
 
