@@ -11,6 +11,18 @@
 //!   snapshot (children woken at the same moment), collecting their errors, unless
 //!   [`TaskGroupFuture::stop_on_first_error`] asked to stop at once. Then every unfinished child
 //!   and every stored output is dropped in place, and the [`ErrorGroup`] is returned.
+//!
+//! # Where the next features plug in
+//!
+//! * Other modes (settle, first success, race) are other [`Interpret`](crate::shape::Interpret)
+//!   markers: the slot asks the mode what a child's output means (keep, fail, or win) and the
+//!   engine acts on the answer; shapes do not change.
+//! * A concurrency limit reuses slots: the engine starts the next child in a freed slot; wake
+//!   indices stay slot indices and outputs are placed by input index.
+//! * A deadline or a cancel handle is one more thing the engine checks at the top of a poll,
+//!   before the sweep, ending the group through the same drop-everything path as a failure.
+//! * Children added while running need a ready set that grows: [`WakeSet`] hands out wakers by
+//!   slot address, so growth adds segments and never moves a live slot.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -217,6 +229,7 @@ impl<E> Core<E> {
             wakes.register(cx.waker());
             if first {
                 for index in 0..len {
+                    wakes.forget_wake(index);
                     let waker = wakes.waker(index);
                     let step = shape
                         .as_mut()
@@ -229,6 +242,7 @@ impl<E> Core<E> {
             } else {
                 wakes.snapshot();
                 while let Some(index) = wakes.next_taken() {
+                    wakes.forget_wake(index);
                     let waker = wakes.waker(index);
                     let step = shape
                         .as_mut()

@@ -293,6 +293,24 @@ impl WakeSet {
         Some(index)
     }
 
+    /// Forgets a pending wake of child `index`, just before the engine polls it: the poll about
+    /// to happen serves that wake, so the next sweep need not poll the child again.
+    ///
+    /// Only the leaf bit is cleared. A summary bit left over a word this empties is harmless: a
+    /// snapshot that descends into an empty word takes nothing, and a waker that later sets a bit
+    /// in that word climbs, finds the summary bit set and stops, because the waker that set the
+    /// summary bit has woken (or will wake) the parent, whose next poll takes the word.
+    #[inline]
+    pub(crate) fn forget_wake(&self, index: usize) {
+        let h = self.header();
+        let cell = &self.live()[h.level_start[0] + index / BITS];
+        let mask = 1 << (index % BITS);
+        // A plain load first: in the common case the bit is clear and no atomic write is needed.
+        if cell.load(Ordering::Relaxed) & mask != 0 {
+            cell.fetch_and(!mask, Ordering::AcqRel);
+        }
+    }
+
     /// Is any child marked in the live bits? (Used by tests and debug assertions.)
     #[cfg(all(test, not(loom)))]
     pub(crate) fn any_live(&self) -> bool {

@@ -1,0 +1,176 @@
+//! Promise 10, no allocation per child: the wakers of all children share one allocation, made on
+//! the group's first poll. A counting global allocator counts the allocations made on the test's
+//! own thread while a measurement is on (tests run in parallel threads).
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::ready;
+use std::pin::pin;
+#[cfg(feature = "alloc")]
+use std::pin::Pin;
+
+use taskgroup::try_join;
+
+use support::{expect_ready, Parent};
+#[cfg(feature = "alloc")]
+use support::{probes, Handle};
+
+struct Counting;
+
+thread_local! {
+    /// Allocations made on this thread since the measurement began; `None` when not measuring.
+    static ALLOCATIONS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+fn note_allocation() {
+    // `try_with`: the allocator also runs while thread-locals are torn down.
+    let _ = ALLOCATIONS.try_with(|count| count.set(count.get().map(|n| n + 1)));
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; counting touches only a thread-local
+// `Cell` with a const initialiser and no destructor, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` and returns its result with the number of allocations it made on this thread.
+fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    ALLOCATIONS.with(|count| count.set(Some(0)));
+    let result = f();
+    let made = ALLOCATIONS.with(|count| count.take()).expect("measuring");
+    (result, made)
+}
+
+/// Drives a `Vec` group of `n` children that store a clone of their waker and are woken later:
+/// a first poll, a poll for half of them woken without a result, then the last poll where all
+/// are woken with their result. Returns the allocations made by those polls and wakes.
+#[cfg(feature = "alloc")]
+fn allocations_to_drive_a_vec_group(n: usize) -> usize {
+    let parent = Parent::new();
+    let (children, handles): (_, Vec<Handle<usize, &str>>) = probes(n);
+    // Storing the children: one slot per child, all in one allocation.
+    let (mut group, stored) = count_allocations(|| try_join(children));
+    assert_eq!(stored, 1, "size {n}");
+    let mut group = Pin::new(&mut group);
+    let (out, made) = count_allocations(|| {
+        assert!(parent.poll(group.as_mut()).is_pending());
+        for handle in handles.iter().step_by(2) {
+            handle.wake();
+        }
+        assert!(parent.poll(group.as_mut()).is_pending());
+        for (i, handle) in handles.iter().enumerate() {
+            handle.succeed(i);
+            handle.wake();
+        }
+        expect_ready(parent.poll(group.as_mut()))
+    });
+    assert_eq!(out, Ok((0..n).collect::<Vec<_>>()));
+    assert_eq!(handles[n - 1].polls(), 2);
+    // One of them is the output `Vec`, which the caller keeps.
+    made - 1
+}
+
+#[cfg(feature = "alloc")]
+#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
+#[test]
+fn wakers_share_one_allocation() {
+    let counts: Vec<(usize, usize)> = [10, 1000, 10_000]
+        .into_iter()
+        .map(|n| (n, allocations_to_drive_a_vec_group(n)))
+        .collect();
+    eprintln!("allocations while driving Vec groups (size, count): {counts:?}");
+    for &(n, made) in &counts {
+        assert_eq!(
+            made, 1,
+            "size {n}: the shared wake state, nothing per child"
+        );
+    }
+
+    // An array whose children never return `Pending`: the group stores nothing beyond them.
+    let parent = Parent::new();
+    let mut group = pin!(try_join(std::array::from_fn::<_, 64, _>(|i| {
+        ready(Ok::<_, ()>(i))
+    })));
+    let (out, made) = count_allocations(|| expect_ready(parent.poll(group.as_mut())));
+    eprintln!("allocations while polling an array of 64 ready children: {made}");
+    assert_eq!(out, Ok(std::array::from_fn(|i| i)));
+    assert!(made <= 1, "at most the shared wake state, made {made}");
+}
+
+#[cfg(feature = "alloc")]
+#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
+#[test]
+fn a_single_error_is_kept_without_allocating() {
+    let parent = Parent::new();
+    let (children, handles) = probes::<usize, &str>(1000);
+    let mut group = pin!(try_join(children));
+    let (errors, made) = count_allocations(|| {
+        assert!(parent.poll(group.as_mut()).is_pending());
+        handles[500].fail("boom");
+        handles[500].wake();
+        expect_ready(parent.poll(group.as_mut())).unwrap_err()
+    });
+    assert_eq!(errors.first(), (500, &"boom"));
+    assert_eq!(made, 1, "the shared wake state only");
+}
+
+#[cfg(feature = "alloc")]
+#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
+#[test]
+fn an_empty_group_allocates_nothing() {
+    let parent = Parent::new();
+    let (mut group, made) =
+        count_allocations(|| try_join(Vec::<std::future::Ready<Result<u8, ()>>>::new()));
+    assert_eq!(made, 0);
+    let (out, made) = count_allocations(|| expect_ready(parent.poll(Pin::new(&mut group))));
+    assert_eq!(out, Ok(vec![]));
+    assert_eq!(made, 0);
+}
+
+#[cfg(not(feature = "alloc"))]
+#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
+#[test]
+fn without_alloc_a_group_never_allocates() {
+    let parent = Parent::new();
+    let (children, handles) = support::probe_array::<usize, usize, 70>();
+    handles[3].fail(3);
+    handles[9].fail(9);
+    let mut group = pin!(try_join(children));
+    let (errors, made) = count_allocations(|| expect_ready(parent.poll(group.as_mut())));
+    let errors = errors.unwrap_err();
+    assert_eq!((errors.first(), errors.omitted()), ((3, &3), 1));
+    assert_eq!(made, 0);
+
+    let mut group = pin!(try_join(std::array::from_fn::<_, 64, _>(|i| {
+        ready(Ok::<_, ()>(i))
+    })));
+    let (out, made) = count_allocations(|| expect_ready(parent.poll(group.as_mut())));
+    assert_eq!(out, Ok(std::array::from_fn(|i| i)));
+    assert_eq!(made, 0);
+}
