@@ -54,7 +54,11 @@ fn child(pending: u32, result: Result<u32, u8>) -> Countdown {
 
 /// Runs the scenario; 0 on success, the number of the failed check otherwise.
 fn run() -> u32 {
-    let tuple = block_on(taskgroup::try_join((child(2, Ok(1)), child(0, Ok(2)), child(1, Ok(3)))));
+    let tuple = block_on(taskgroup::try_join((
+        child(2, Ok(1)),
+        child(0, Ok(2)),
+        child(1, Ok(3)),
+    )));
     if tuple != Ok((1, 2, 3)) {
         return 1;
     }
@@ -69,10 +73,14 @@ fn run() -> u32 {
         child(9, Ok(3)),
     ]));
     let Err(errors) = failed else { return 3 };
-    if errors.first() != (1, &7) || errors.cancelled() != 2 || DROPPED.load(Ordering::Relaxed) != 3 {
+    if errors.first() != (1, &7) || errors.cancelled() != 2 || DROPPED.load(Ordering::Relaxed) != 3
+    {
         return 4;
     }
-    let joined = block_on(taskgroup::join([core::future::ready(1u8), core::future::ready(2u8)]));
+    let joined = block_on(taskgroup::join([
+        core::future::ready(1u8),
+        core::future::ready(2u8),
+    ]));
     if joined != [1, 2] {
         return 5;
     }
