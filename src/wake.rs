@@ -241,23 +241,31 @@ impl WakeSet {
         self.take_word(h.levels - 1, 0);
     }
 
-    fn take_word(&self, level: usize, word: usize) {
+    /// Swaps one live word to zero and moves what it covered into the taken bits; `true` if it
+    /// took any child. A summary bit is taken only if the word below it yielded a child (a live
+    /// summary bit may sit over an empty word after [`WakeSet::forget_wake`]), so every taken
+    /// summary bit has a non-empty taken word below it.
+    fn take_word(&self, level: usize, word: usize) -> bool {
         let h = self.header();
         let at = h.level_start[level] + word;
         let bits = self.live()[at].swap(0, Ordering::AcqRel);
-        if bits == 0 {
-            return;
-        }
-        let taken = &self.taken()[at];
-        taken.store(taken.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
+        let mut kept = bits;
         if level > 0 {
             let mut rest = bits;
             while rest != 0 {
                 let bit = rest.trailing_zeros() as usize;
                 rest &= rest - 1;
-                self.take_word(level - 1, word * BITS + bit);
+                if !self.take_word(level - 1, word * BITS + bit) {
+                    kept &= !(1 << bit);
+                }
             }
         }
+        if kept == 0 {
+            return false;
+        }
+        let taken = &self.taken()[at];
+        taken.store(taken.load(Ordering::Relaxed) | kept, Ordering::Relaxed);
+        true
     }
 
     /// Removes and returns the lowest taken child index, or `None` when the snapshot is used up.
@@ -563,6 +571,20 @@ mod tests {
     }
 
     #[test]
+    fn a_forgotten_wake_leaves_no_dangling_summary_in_the_snapshot() {
+        let mut set = WakeSet::new(BITS * BITS + 2);
+        set.waker(BITS + 1).wake_by_ref();
+        set.forget_wake(BITS + 1);
+        assert!(drain(&mut set).is_empty());
+        set.waker(BITS + 1).wake_by_ref();
+        set.forget_wake(BITS + 1);
+        set.waker(3).wake_by_ref();
+        set.waker(BITS * BITS + 1).wake_by_ref();
+        assert_eq!(drain(&mut set), [3, BITS * BITS + 1]);
+        assert!(drain(&mut set).is_empty());
+    }
+
+    #[test]
     fn cloned_waker_outlives_the_set_and_wakes_harmlessly() {
         let set = WakeSet::new(4);
         let owned: Waker = (*set.waker(2)).clone();
@@ -651,6 +673,30 @@ mod loom_models {
     #[test]
     fn loom_racing_wakes_across_words() {
         racing_wakes_are_never_lost(BITS * 2, [3, BITS + 5]);
+    }
+
+    /// The poller forgets child 1's wake (as it does right before polling child 1) while threads
+    /// wake child 1 and a child in another word: the other child's wake is never lost.
+    #[test]
+    fn loom_forgetting_a_wake_loses_no_other_wake() {
+        loom::model(|| {
+            let parent = Arc::new(Parent::default());
+            let parent_waker = futures_util::task::waker(parent.clone());
+            let mut set = WakeSet::new(BITS * 2);
+            set.register(&parent_waker);
+            let one: Waker = (*set.waker(1)).clone();
+            let other: Waker = (*set.waker(BITS + 2)).clone();
+            let a = loom::thread::spawn(move || one.wake());
+            let b = loom::thread::spawn(move || other.wake());
+            set.forget_wake(1);
+            let seen = drain(&mut set);
+            a.join().unwrap();
+            b.join().unwrap();
+            if !seen.contains(&(BITS + 2)) {
+                assert!(parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0);
+                assert!(drain(&mut set).contains(&(BITS + 2)));
+            }
+        });
     }
 
     #[test]
