@@ -245,6 +245,13 @@ impl<E: core::error::Error + 'static> core::error::Error for ErrorGroup<E> {
 }
 
 /// Iterator over `(child index, &error)`, from [`ErrorGroup::iter`].
+///
+/// ```
+/// let group = taskgroup::ErrorGroup::new(1, "late");
+/// let mut iter: taskgroup::Iter<'_, &str> = group.iter();
+/// assert_eq!(iter.len(), 1);
+/// assert_eq!(iter.next(), Some((1, &"late")));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Iter<'a, E> {
     inner: core::slice::Iter<'a, (usize, E)>,
@@ -279,6 +286,12 @@ impl<'a, E> IntoIterator for &'a ErrorGroup<E> {
 }
 
 /// Owning iterator over `(child index, error)`, from `ErrorGroup::into_iter`.
+///
+/// ```
+/// let mut iter: taskgroup::IntoIter<&str> = taskgroup::ErrorGroup::new(0, "gone").into_iter();
+/// assert_eq!(iter.next(), Some((0, "gone")));
+/// assert_eq!(iter.next(), None);
+/// ```
 pub struct IntoIter<E> {
     #[cfg(feature = "alloc")]
     inner: smallvec::IntoIter<[(usize, E); 1]>,

@@ -140,6 +140,16 @@ struct Tally<E> {
 /// The future is `Send` when its children, their outputs and their errors are, and `Unpin` when
 /// its storage is (always for `Vec` and [`TaskGroup`](crate::TaskGroup), since their children
 /// live behind a pinned box).
+///
+/// ```
+/// use futures::future::FusedFuture;
+/// use std::future::ready;
+///
+/// let mut group = taskgroup::try_join([ready(Ok::<_, ()>(1)), ready(Ok(2))]);
+/// assert!(!group.is_terminated());
+/// assert_eq!(futures::executor::block_on(&mut group), Ok([1, 2]));
+/// assert!(group.is_terminated());
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[pin_project]
 pub struct TaskGroupFuture<S: Shape> {
@@ -227,31 +237,23 @@ impl<E> Core<E> {
             let wakes = self.wakes.get_or_insert_with(|| WakeSet::new(len));
             // Register before the snapshot: a wake after the snapshot must wake this poll's task.
             wakes.register(cx.waker());
-            if first {
-                for index in 0..len {
-                    wakes.forget_wake(index);
-                    let waker = wakes.waker(index);
-                    let step = shape
-                        .as_mut()
-                        .poll_child(index, &mut Context::from_waker(&waker));
-                    if tally.settle(index, step) {
-                        return;
-                    }
-                }
-                self.phase = Phase::Running;
-            } else {
+            // The first sweep polls every child; later sweeps poll the snapshot of woken ones.
+            let mut everyone = 0..if first { len } else { 0 };
+            if !first {
                 wakes.snapshot();
-                while let Some(index) = wakes.next_taken() {
-                    wakes.forget_wake(index);
-                    let waker = wakes.waker(index);
-                    let step = shape
-                        .as_mut()
-                        .poll_child(index, &mut Context::from_waker(&waker));
-                    if tally.settle(index, step) {
-                        return;
-                    }
+            }
+            while let Some(index) = everyone.next().or_else(|| wakes.next_taken()) {
+                // This poll serves any wake the child got before its turn.
+                wakes.forget_wake(index);
+                let waker = wakes.waker(index);
+                let step = shape
+                    .as_mut()
+                    .poll_child(index, &mut Context::from_waker(&waker));
+                if tally.settle(index, step) {
+                    return;
                 }
             }
+            self.phase = Phase::Running;
         }
         #[cfg(not(feature = "alloc"))]
         {
@@ -354,6 +356,11 @@ impl<S: Shape> core::fmt::Debug for TaskGroupFuture<S> {
 /// A group of infallible children polled in place; see [`join`].
 ///
 /// Output: `S::Output`, every child's output in input order.
+///
+/// ```
+/// let group: taskgroup::JoinFuture<_> = taskgroup::join((async { 1 }, async { 'x' }));
+/// assert_eq!(futures::executor::block_on(group), (1, 'x'));
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[pin_project]
 #[derive(Debug)]

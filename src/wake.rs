@@ -81,6 +81,17 @@ struct Header {
     parent: AtomicWaker,
     /// Number of children (slots).
     len: usize,
+    /// Where everything else sits in the allocation; immutable.
+    plan: Plan,
+}
+
+/// Byte offset of slot 0 from the start of the allocation. `Header` is at least 4-aligned and its
+/// size is a multiple of its alignment, so the `u32` slots start right after it.
+const SLOTS_OFFSET: usize = core::mem::size_of::<Header>();
+
+/// Word counts and offsets for a set of `len` children.
+#[derive(Clone, Copy)]
+struct Plan {
     /// Number of bitset levels in use (at least one).
     levels: usize,
     /// For each level, the index of its first word in the live (and taken) word arrays.
@@ -92,20 +103,6 @@ struct Header {
     /// Byte offset of the taken words from the start of the allocation.
     taken_offset: usize,
     /// The layout the allocation was made with, to free it.
-    layout: Layout,
-}
-
-/// Byte offset of slot 0 from the start of the allocation. `Header` is at least 4-aligned and its
-/// size is a multiple of its alignment, so the `u32` slots start right after it.
-const SLOTS_OFFSET: usize = core::mem::size_of::<Header>();
-
-/// Word counts and offsets for a set of `len` children.
-struct Plan {
-    levels: usize,
-    level_start: [usize; MAX_LEVELS],
-    words: usize,
-    live_offset: usize,
-    taken_offset: usize,
     layout: Layout,
 }
 
@@ -186,12 +183,7 @@ impl WakeSet {
                 refs: AtomicUsize::new(1),
                 parent: AtomicWaker::new(),
                 len,
-                levels: plan.levels,
-                level_start: plan.level_start,
-                words: plan.words,
-                live_offset: plan.live_offset,
-                taken_offset: plan.taken_offset,
-                layout: plan.layout,
+                plan,
             });
             let slots = base.as_ptr().add(SLOTS_OFFSET).cast::<u32>();
             for i in 0..len {
@@ -221,12 +213,12 @@ impl WakeSet {
 
     fn live(&self) -> &[AtomicUsize] {
         // SAFETY: see `words`.
-        unsafe { words(self.header, self.header().live_offset) }
+        unsafe { words(self.header, self.header().plan.live_offset) }
     }
 
     fn taken(&self) -> &[AtomicUsize] {
         // SAFETY: see `words`.
-        unsafe { words(self.header, self.header().taken_offset) }
+        unsafe { words(self.header, self.header().plan.taken_offset) }
     }
 
     /// Registers the waker of the task polling the group. Call before [`WakeSet::snapshot`].
@@ -238,7 +230,7 @@ impl WakeSet {
     /// snapshot). Cost: `O(levels)` per woken child.
     pub(crate) fn snapshot(&mut self) {
         let h = self.header();
-        self.take_word(h.levels - 1, 0);
+        self.take_word(h.plan.levels - 1, 0);
     }
 
     /// Swaps one live word to zero and moves what it covered into the taken bits; `true` if it
@@ -247,7 +239,7 @@ impl WakeSet {
     /// summary bit has a non-empty taken word below it.
     fn take_word(&self, level: usize, word: usize) -> bool {
         let h = self.header();
-        let at = h.level_start[level] + word;
+        let at = h.plan.level_start[level] + word;
         let bits = self.live()[at].swap(0, Ordering::AcqRel);
         let mut kept = bits;
         if level > 0 {
@@ -278,10 +270,14 @@ impl WakeSet {
         let taken = self.taken();
         let mut word = 0;
         // Walk down from the top, always into the lowest set bit.
-        for level in (0..h.levels).rev() {
-            let bits = taken[h.level_start[level] + word].load(Ordering::Relaxed);
+        for level in (0..h.plan.levels).rev() {
+            let bits = taken[h.plan.level_start[level] + word].load(Ordering::Relaxed);
             if bits == 0 {
-                debug_assert_eq!(level, h.levels - 1, "summary bit set over an empty word");
+                debug_assert_eq!(
+                    level,
+                    h.plan.levels - 1,
+                    "summary bit set over an empty word"
+                );
                 return None;
             }
             word = word * BITS + bits.trailing_zeros() as usize;
@@ -289,8 +285,8 @@ impl WakeSet {
         let index = word;
         // Clear the leaf bit, then every summary bit whose word became empty.
         let mut at = index;
-        for level in 0..h.levels {
-            let cell = &taken[h.level_start[level] + at / BITS];
+        for level in 0..h.plan.levels {
+            let cell = &taken[h.plan.level_start[level] + at / BITS];
             let left = cell.load(Ordering::Relaxed) & !(1 << (at % BITS));
             cell.store(left, Ordering::Relaxed);
             if left != 0 {
@@ -299,6 +295,13 @@ impl WakeSet {
             at /= BITS;
         }
         Some(index)
+    }
+
+    /// Takes a snapshot and returns all of it, for tests.
+    #[cfg(test)]
+    pub(crate) fn drain(&mut self) -> alloc::vec::Vec<usize> {
+        self.snapshot();
+        core::iter::from_fn(|| self.next_taken()).collect()
     }
 
     /// Forgets a pending wake of child `index`, just before the engine polls it: the poll about
@@ -311,7 +314,7 @@ impl WakeSet {
     #[inline]
     pub(crate) fn forget_wake(&self, index: usize) {
         let h = self.header();
-        let cell = &self.live()[h.level_start[0] + index / BITS];
+        let cell = &self.live()[h.plan.level_start[0] + index / BITS];
         let mask = 1 << (index % BITS);
         // A plain load first: in the common case the bit is clear and no atomic write is needed.
         if cell.load(Ordering::Relaxed) & mask != 0 {
@@ -323,7 +326,7 @@ impl WakeSet {
     #[cfg(all(test, not(loom)))]
     pub(crate) fn any_live(&self) -> bool {
         let h = self.header();
-        self.live()[h.level_start[h.levels - 1]].load(Ordering::Acquire) != 0
+        self.live()[h.plan.level_start[h.plan.levels - 1]].load(Ordering::Acquire) != 0
     }
 
     /// The waker of child `index`, borrowed from `self`: it uses the set's own reference count,
@@ -389,7 +392,7 @@ unsafe fn words<'a>(header: NonNull<Header>, offset: usize) -> &'a [AtomicUsize]
     // SAFETY: per the contract, `offset` starts an initialised, aligned array of `words` atomics
     // inside the allocation, which is alive for as long as the caller's count.
     unsafe {
-        let len = header.as_ref().words;
+        let len = header.as_ref().plan.words;
         core::slice::from_raw_parts(header.as_ptr().cast::<u8>().add(offset).cast(), len)
     }
 }
@@ -413,7 +416,7 @@ unsafe fn release(header: NonNull<Header>) {
     // SAFETY: we held the last count: no other reference to the allocation exists. The header is
     // the only field with drop glue (the `AtomicWaker`); slots and words are plain data.
     unsafe {
-        let layout = header.as_ref().layout;
+        let layout = header.as_ref().plan.layout;
         core::ptr::drop_in_place(header.as_ptr());
         dealloc(header.as_ptr().cast(), layout);
     }
@@ -443,8 +446,8 @@ unsafe fn from_slot(data: *const ()) -> (NonNull<Header>, usize) {
 /// Marks child `index` ready and wakes the parent if the set was empty.
 fn mark(header: &Header, live: &[AtomicUsize], index: usize) {
     let mut at = index;
-    for level in 0..header.levels {
-        let cell = &live[header.level_start[level] + at / BITS];
+    for level in 0..header.plan.levels {
+        let cell = &live[header.plan.level_start[level] + at / BITS];
         let previous = cell.fetch_or(1 << (at % BITS), Ordering::AcqRel);
         if previous != 0 {
             // The word was already non-empty: whoever made it so climbs and wakes the parent
@@ -491,7 +494,7 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
     // SAFETY: as above; the live words are initialised atomics.
     unsafe {
         let h = header.as_ref();
-        mark(h, words(header, h.live_offset), index);
+        mark(h, words(header, h.plan.live_offset), index);
     }
 }
 
@@ -523,12 +526,7 @@ mod tests {
     use alloc::vec::Vec;
 
     fn drain(set: &mut WakeSet) -> Vec<usize> {
-        set.snapshot();
-        let mut out = Vec::new();
-        while let Some(i) = set.next_taken() {
-            out.push(i);
-        }
-        out
+        set.drain()
     }
 
     #[test]
@@ -616,12 +614,7 @@ mod loom_models {
     }
 
     fn drain(set: &mut WakeSet) -> Vec<usize> {
-        set.snapshot();
-        let mut out = Vec::new();
-        while let Some(i) = set.next_taken() {
-            out.push(i);
-        }
-        out
+        set.drain()
     }
 
     /// Wakes `children` from two threads while the poller sweeps once. Afterwards every woken

@@ -13,6 +13,17 @@ use super::{poll_row, private, slot_at, Interpret, IntoShape, Shape, Slot, Step}
 type Value<M, F> = <<F as Future>::Output as Interpret<M>>::Value;
 
 /// The storage of a group made from an array `[F; N]`; its output is `[T; N]`.
+///
+/// The children live inline in the group future: no allocator is needed for them.
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// use taskgroup::shape::{mode, ArrayShape};
+///
+/// let group: taskgroup::TaskGroupFuture<ArrayShape<mode::TryJoin, Ready<Result<u8, ()>>, 2>> =
+///     taskgroup::try_join([ready(Ok(1)), ready(Ok(2))]);
+/// assert_eq!(futures::executor::block_on(group), Ok([1, 2]));
+/// ```
 #[pin_project]
 pub struct ArrayShape<M, F: Future, const N: usize>
 where

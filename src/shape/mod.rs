@@ -27,10 +27,30 @@ pub use vec::VecShape;
 pub mod mode {
     /// Children return `Result<T, E>`: `Ok` is kept as the output, `Err` fails the group.
     /// Used by [`try_join`](crate::try_join).
+    ///
+    /// ```
+    /// use std::future::{ready, Ready};
+    /// use taskgroup::shape::{mode, ArrayShape};
+    /// use taskgroup::TaskGroupFuture;
+    ///
+    /// let group: TaskGroupFuture<ArrayShape<mode::TryJoin, Ready<Result<u8, ()>>, 1>> =
+    ///     taskgroup::try_join([ready(Ok(1))]);
+    /// assert_eq!(futures::executor::block_on(group), Ok([1]));
+    /// ```
     #[derive(Debug, Clone, Copy)]
     pub struct TryJoin;
 
     /// Children cannot fail: their output is kept as it is. Used by [`join`](crate::join).
+    ///
+    /// ```
+    /// use std::future::{ready, Ready};
+    /// use taskgroup::shape::{mode, ArrayShape};
+    /// use taskgroup::JoinFuture;
+    ///
+    /// let group: JoinFuture<ArrayShape<mode::Join, Ready<&str>, 2>> =
+    ///     taskgroup::join([ready("a"), ready("b")]);
+    /// assert_eq!(futures::executor::block_on(group), ["a", "b"]);
+    /// ```
     #[derive(Debug, Clone, Copy)]
     pub struct Join;
 }
@@ -39,6 +59,13 @@ pub mod mode {
 ///
 /// Implemented for `Result<T, E>` under [`mode::TryJoin`] and for every type under
 /// [`mode::Join`]. Sealed: the crate's modes are the only ones.
+///
+/// ```
+/// use taskgroup::shape::{mode, Interpret};
+///
+/// fn kept<O: Interpret<mode::TryJoin, Value = u8, Error = String>>() {}
+/// kept::<Result<u8, String>>();
+/// ```
 pub trait Interpret<M>: Sized + private::SealedOutput<M> {
     /// What the group keeps as the child's output.
     type Value;
@@ -70,6 +97,21 @@ impl<T> Interpret<mode::Join> for T {
 
 /// A collection of children stored in place: implemented by [`ArrayShape`], [`VecShape`] and the
 /// `TupleN` shapes. You never implement or call it; it names a group's output and error types.
+///
+/// ```
+/// use taskgroup::shape::Shape;
+/// use taskgroup::TaskGroupFuture;
+///
+/// // A function that accepts any fail-fast group whose children fail with `std::io::Error`.
+/// async fn run<S: Shape<Error = std::io::Error>>(group: TaskGroupFuture<S>) -> usize {
+///     match group.await {
+///         Ok(_) => 0,
+///         Err(errors) => errors.len(),
+///     }
+/// }
+/// let failed = run(taskgroup::try_join([async { Err::<(), _>(std::io::Error::other("x")) }]));
+/// assert_eq!(futures::executor::block_on(failed), 1);
+/// ```
 #[allow(clippy::len_without_is_empty)] // internal plumbing; the futures expose `is_empty`
 pub trait Shape: private::SealedShape {
     /// The group's output when every child succeeds: `[T; N]`, `Vec<T>` or a tuple of values.
@@ -97,6 +139,17 @@ pub trait Shape: private::SealedShape {
 ///
 /// Implemented for tuples of up to 12 futures, arrays `[F; N]`, `Vec<F>` and
 /// [`TaskGroup<F>`](crate::TaskGroup). For tuples every child must have the same error type.
+///
+/// ```
+/// use taskgroup::shape::{mode, IntoShape};
+///
+/// // Anything `try_join` accepts.
+/// fn fail_fast<C: IntoShape<mode::TryJoin>>(children: C) -> taskgroup::TaskGroupFuture<C::Shape> {
+///     taskgroup::try_join(children)
+/// }
+/// let group = fail_fast((async { Ok::<_, ()>(1) }, async { Ok(()) }));
+/// assert_eq!(futures::executor::block_on(group), Ok((1, ())));
+/// ```
 pub trait IntoShape<M>: private::SealedInput {
     /// The shape that stores these children.
     type Shape: Shape;

@@ -16,8 +16,30 @@ type Error<M, F> = <<F as Future>::Output as Interpret<M>>::Error;
 
 /// Generates the shape struct of one tuple arity. The first child fixes the error type.
 macro_rules! tuple_shape {
+    (@each $F:ident $text:literal) => {
+        $text
+    };
     ($Shape:ident, $len:literal; $F0:ident $s0:ident $(, $F:ident $s:ident $i:literal)*) => {
-        #[doc = concat!("The storage of a group made from a tuple of ", stringify!($len), " futures.")]
+        #[doc = concat!("The storage of a group made from a tuple of ", stringify!($len), " futures;")]
+        #[doc = "its output is the tuple of their values. The first child fixes the error type."]
+        #[doc = ""]
+        #[doc = "```"]
+        #[doc = "use std::future::{ready, Ready};"]
+        #[doc = concat!("use taskgroup::shape::{mode, ", stringify!($Shape), "};")]
+        #[doc = ""]
+        #[doc = "type Child = Ready<Result<u8, ()>>;"]
+        #[doc = concat!(
+            "let group: taskgroup::TaskGroupFuture<", stringify!($Shape), "<mode::TryJoin, Child",
+            $(tuple_shape!(@each $F ", Child"),)* ">> ="
+        )]
+        #[doc = concat!(
+            "    taskgroup::try_join((ready(Ok(0)),", $(tuple_shape!(@each $F " ready(Ok("), $i, ")),",)* "));"
+        )]
+        #[doc = concat!(
+            "let values = futures::executor::block_on(group).unwrap();"
+        )]
+        #[doc = concat!("assert_eq!(values, (0,", $($i, ",",)* "));")]
+        #[doc = "```"]
         #[pin_project]
         pub struct $Shape<M, $F0: Future, $($F: Future),*>
         where

@@ -17,6 +17,18 @@ type Row<M, F> = Pin<Box<[Slot<F, Value<M, F>>]>>;
 
 /// The storage of a group made from a `Vec<F>` or a [`TaskGroup<F>`](crate::TaskGroup); its
 /// output is `Vec<T>`.
+///
+/// The children move into one boxed slice when the group is made; the group future itself is
+/// `Unpin`.
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// use taskgroup::shape::{mode, VecShape};
+///
+/// let group: taskgroup::TaskGroupFuture<VecShape<mode::TryJoin, Ready<Result<u8, ()>>>> =
+///     taskgroup::try_join(vec![ready(Ok(1)), ready(Ok(2))]);
+/// assert_eq!(futures::executor::block_on(group), Ok(vec![1, 2]));
+/// ```
 pub struct VecShape<M, F: Future>
 where
     F::Output: Interpret<M>,
