@@ -34,7 +34,7 @@ use pin_project::pin_project;
 use crate::error::ErrorGroup;
 use crate::shape::{mode, IntoShape, Shape, Step};
 #[cfg(feature = "alloc")]
-use crate::wake::WakeSet;
+use crate::wake::{FirstSweep, WakeSet};
 
 /// Runs children concurrently; fails fast with every concurrent error.
 ///
@@ -233,27 +233,33 @@ impl<E> Core<E> {
         let tally = &mut self.tally;
         #[cfg(feature = "alloc")]
         {
-            let len = shape.len();
-            let wakes = self.wakes.get_or_insert_with(|| WakeSet::new(len));
+            if first {
+                // Every child, with lazy wakers: the wake set is made only if a child needs it.
+                let len = shape.len();
+                let wakes = FirstSweep::new(&mut self.wakes, len, cx.waker());
+                for index in 0..len {
+                    if Self::visit(shape.as_mut(), tally, index, &wakes.waker(index)) {
+                        return;
+                    }
+                }
+                drop(wakes);
+                self.phase = Phase::Running;
+                return;
+            }
+            // No wake set: no child ever held a waker, so none can have been woken.
+            let Some(wakes) = self.wakes.as_mut() else {
+                return;
+            };
             // Register before the snapshot: a wake after the snapshot must wake this poll's task.
             wakes.register(cx.waker());
-            // The first sweep polls every child; later sweeps poll the snapshot of woken ones.
-            let mut everyone = 0..if first { len } else { 0 };
-            if !first {
-                wakes.snapshot();
-            }
-            while let Some(index) = everyone.next().or_else(|| wakes.next_taken()) {
+            wakes.snapshot();
+            while let Some(index) = wakes.next_taken() {
                 // This poll serves any wake the child got before its turn.
                 wakes.forget_wake(index);
-                let waker = wakes.waker(index);
-                let step = shape
-                    .as_mut()
-                    .poll_child(index, &mut Context::from_waker(&waker));
-                if tally.settle(index, step) {
+                if Self::visit(shape.as_mut(), tally, index, &wakes.waker(index)) {
                     return;
                 }
             }
-            self.phase = Phase::Running;
         }
         #[cfg(not(feature = "alloc"))]
         {
@@ -261,8 +267,7 @@ impl<E> Core<E> {
             let _ = first;
             self.phase = Phase::Running;
             for index in 0..shape.len() {
-                let step = shape.as_mut().poll_child(index, cx);
-                if tally.settle(index, step) {
+                if Self::visit(shape.as_mut(), tally, index, cx.waker()) {
                     return;
                 }
             }
@@ -276,6 +281,20 @@ impl<E> Core<E> {
         {
             self.wakes = None;
         }
+    }
+}
+
+impl<E> Core<E> {
+    /// Polls child `index` with `waker` and books the result; `true` if the sweep must stop.
+    #[inline]
+    fn visit<S: Shape<Error = E>>(
+        shape: Pin<&mut S>,
+        tally: &mut Tally<E>,
+        index: usize,
+        waker: &core::task::Waker,
+    ) -> bool {
+        let step = shape.poll_child(index, &mut Context::from_waker(waker));
+        tally.settle(index, step)
     }
 }
 

@@ -78,8 +78,10 @@
 //!    dropped exactly once afterwards. Polling a group after it completed panics with a clear
 //!    message; the group implements [`FusedFuture`](futures_util::future::FusedFuture).
 //! 9. **Empty.** An empty group completes on its first poll.
-//! 10. **No allocation per child.** The wakers of all children share one allocation, made on the
-//!     group's first poll; beyond it a group stores only its children and their outputs.
+//! 10. **No allocation per child.** The wakers of all children share one allocation, made the
+//!     first time a child clones or wakes its waker (a group whose children finish without
+//!     waiting allocates nothing for wakers); beyond it a group stores only its children and
+//!     their outputs.
 //!
 //! # Shapes and features
 //!

@@ -2,7 +2,9 @@
 //!
 //! # The design
 //!
-//! A group of `n` children owns one heap allocation, the [`WakeSet`]:
+//! A group of `n` children owns at most one heap allocation, the [`WakeSet`], made the first time
+//! a child clones or wakes its waker (see [`FirstSweep`]; children that finish without waiting
+//! never cause it):
 //!
 //! ```text
 //! [ Header | slot 0 .. slot n-1 (u32 each) | live bits (all levels) | taken bits (all levels) ]
@@ -49,10 +51,10 @@ use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::NonNull;
 #[cfg(not(loom))]
-use core::sync::atomic::{fence, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 #[cfg(loom)]
-use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+use loom::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 
 use alloc::alloc::{alloc, dealloc, handle_alloc_error};
 use futures_util::task::AtomicWaker;
@@ -337,20 +339,13 @@ impl WakeSet {
     /// If `index` is not below [`WakeSet::len`].
     pub(crate) fn waker(&self, index: usize) -> ChildWaker<'_> {
         assert!(index < self.len(), "child index out of range");
-        // SAFETY: `index < len`, so the slot is inside the allocation and initialised.
-        let slot = unsafe {
-            self.header
-                .as_ptr()
-                .cast::<u8>()
-                .add(SLOTS_OFFSET)
-                .cast::<u32>()
-                .add(index)
-        };
+        // SAFETY: we own a count of the allocation and `index < len`.
+        let slot = unsafe { slot_ptr(self.header, index) };
         // SAFETY: the data pointer is a slot of a live allocation and `VTABLE` upholds the
         // `RawWaker` contract (see each function). The `Waker` is wrapped in `ManuallyDrop`, so
         // it borrows our reference count instead of releasing one it never took, and
         // `ChildWaker` borrows `self`, so it cannot be used after the set lets go of its count.
-        let waker = unsafe { Waker::from_raw(RawWaker::new(slot.cast(), &VTABLE)) };
+        let waker = unsafe { Waker::from_raw(RawWaker::new(slot, &VTABLE)) };
         ChildWaker {
             waker: ManuallyDrop::new(waker),
             _set: PhantomData,
@@ -372,6 +367,172 @@ impl Deref for ChildWaker<'_> {
     }
 }
 
+/// The wake state of a group's first sweep, which allocates the [`WakeSet`] only if a child
+/// needs it.
+///
+/// During the first sweep every child is polled with a *lazy* waker whose data pointer is this
+/// struct (on the poller's stack) and whose vtable is [`LAZY_VTABLE`]. A lazy waker is only ever
+/// lent out as `&Waker` for the duration of one child's poll, and `current` names that child.
+/// The first time a child clones its waker or wakes it, the set is allocated (and the parent
+/// registered on it); a clone is a real child waker of that set, so no lazy waker outlives the
+/// poll that lent it. A group whose children all finish without ever touching their wakers
+/// allocates nothing.
+///
+/// Whatever set exists when the sweep ends (or unwinds) is handed back to the group.
+pub(crate) struct FirstSweep<'a> {
+    /// Null until the set is allocated, then its header (owning the set's count).
+    set: AtomicPtr<Header>,
+    /// The child whose poll is under way.
+    current: AtomicUsize,
+    len: usize,
+    parent: &'a Waker,
+    /// Where the set goes when the sweep ends.
+    home: &'a mut Option<WakeSet>,
+}
+
+impl<'a> FirstSweep<'a> {
+    /// Starts a first sweep over `len` children, reusing `home`'s set if a previous first sweep
+    /// made one before a child panicked.
+    pub(crate) fn new(home: &'a mut Option<WakeSet>, len: usize, parent: &'a Waker) -> Self {
+        let set = match home.take() {
+            Some(set) => {
+                set.register(parent);
+                ManuallyDrop::new(set).header.as_ptr()
+            }
+            None => core::ptr::null_mut(),
+        };
+        FirstSweep {
+            set: AtomicPtr::new(set),
+            current: AtomicUsize::new(0),
+            len,
+            parent,
+            home,
+        }
+    }
+
+    /// The lazy waker of child `index`, for its poll. A wake the child got before its turn (from
+    /// a sibling polled earlier in this sweep) is forgotten: this poll serves it.
+    pub(crate) fn waker(&self, index: usize) -> LazyWaker<'_> {
+        assert!(index < self.len, "child index out of range");
+        self.current.store(index, Ordering::Relaxed);
+        let set = self.set.load(Ordering::Acquire);
+        if let Some(header) = NonNull::new(set) {
+            // Borrow the set without taking over its count.
+            let set = ManuallyDrop::new(WakeSet { header });
+            set.forget_wake(index);
+        }
+        let data = (self as *const Self).cast::<()>();
+        // SAFETY: `LAZY_VTABLE`'s functions read `data` as a `FirstSweep`, which `self` is, and
+        // the waker is only lent as `&Waker` while `self` is borrowed (see `LazyWaker`), so the
+        // pointer stays valid for every call through it. It owns nothing (`ManuallyDrop`).
+        let waker = unsafe { Waker::from_raw(RawWaker::new(data, &LAZY_VTABLE)) };
+        LazyWaker {
+            waker: ManuallyDrop::new(waker),
+            _sweep: PhantomData,
+        }
+    }
+
+    /// The set, allocated and registered with the parent on first use.
+    fn get_or_make(&self) -> NonNull<Header> {
+        if let Some(header) = NonNull::new(self.set.load(Ordering::Acquire)) {
+            return header;
+        }
+        let made = WakeSet::new(self.len);
+        made.register(self.parent);
+        let made = ManuallyDrop::new(made).header;
+        match self.set.compare_exchange(
+            core::ptr::null_mut(),
+            made.as_ptr(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => made,
+            Err(winner) => {
+                // Another thread (a scoped thread inside this child's poll) made one first.
+                drop(WakeSet { header: made });
+                // SAFETY: the exchange failed, so `winner` is the non-null pointer stored.
+                unsafe { NonNull::new_unchecked(winner) }
+            }
+        }
+    }
+}
+
+impl Drop for FirstSweep<'_> {
+    fn drop(&mut self) {
+        if let Some(header) = NonNull::new(self.set.load(Ordering::Acquire)) {
+            // The set's count moves from this sweep to the group.
+            *self.home = Some(WakeSet { header });
+        }
+    }
+}
+
+/// A lazy waker lent out by [`FirstSweep::waker`] for as long as the sweep is borrowed.
+pub(crate) struct LazyWaker<'a> {
+    waker: ManuallyDrop<Waker>,
+    _sweep: PhantomData<&'a ()>,
+}
+
+impl Deref for LazyWaker<'_> {
+    type Target = Waker;
+
+    fn deref(&self) -> &Waker {
+        &self.waker
+    }
+}
+
+static LAZY_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(lazy_clone, lazy_wake, lazy_wake_by_ref, lazy_drop);
+
+/// The sweep behind a lazy waker's data pointer.
+///
+/// # Safety
+/// `data` must come from [`FirstSweep::waker`] and the sweep must still be borrowed by the
+/// `LazyWaker` through which the call is made.
+unsafe fn lazy_sweep<'s>(data: *const ()) -> &'s FirstSweep<'s> {
+    // SAFETY: per the contract, `data` points to a live `FirstSweep`, which is `Sync`, so the
+    // shared reference may be used from any thread the child lends its `&Waker` to.
+    unsafe { &*data.cast::<FirstSweep<'s>>() }
+}
+
+/// `clone` of a lazy waker: a real, owned waker of the current child (allocating the set).
+unsafe fn lazy_clone(data: *const ()) -> RawWaker {
+    // SAFETY: the vtable contract: `data` is a lazy waker lent for the current child's poll.
+    let sweep = unsafe { lazy_sweep(data) };
+    let header = sweep.get_or_make();
+    let index = sweep.current.load(Ordering::Relaxed);
+    // SAFETY: the set is alive (the sweep owns a count) and `index < len` (checked when lent).
+    unsafe {
+        let previous = header.as_ref().refs.fetch_add(1, Ordering::Relaxed);
+        if previous > isize::MAX as usize {
+            abort();
+        }
+        RawWaker::new(slot_ptr(header, index), &VTABLE)
+    }
+}
+
+/// `wake` of a lazy waker. Unreachable in practice (a lazy waker is never owned; clones are real
+/// wakers), so it only marks the child, like `wake_by_ref`.
+unsafe fn lazy_wake(data: *const ()) {
+    // SAFETY: forwarded contract.
+    unsafe { lazy_wake_by_ref(data) }
+}
+
+/// `wake_by_ref` of a lazy waker: mark the current child in the set (allocating it).
+unsafe fn lazy_wake_by_ref(data: *const ()) {
+    // SAFETY: the vtable contract: `data` is a lazy waker lent for the current child's poll.
+    let sweep = unsafe { lazy_sweep(data) };
+    let header = sweep.get_or_make();
+    let index = sweep.current.load(Ordering::Relaxed);
+    // SAFETY: the set is alive (the sweep owns a count); its live words are initialised.
+    unsafe {
+        let h = header.as_ref();
+        mark(h, words(header, h.plan.live_offset), index);
+    }
+}
+
+/// `drop` of a lazy waker: it owns nothing.
+unsafe fn lazy_drop(_: *const ()) {}
+
 impl Drop for WakeSet {
     fn drop(&mut self) {
         // Drop the task's waker now: a child waker that outlives the group must not keep the
@@ -379,6 +540,25 @@ impl Drop for WakeSet {
         drop(self.header().parent.take());
         // SAFETY: we own one reference count and give it up exactly once, here.
         unsafe { release(self.header) }
+    }
+}
+
+/// The address of slot `index`: the data pointer of child `index`'s wakers.
+///
+/// # Safety
+/// `header` must point to a live allocation made by [`WakeSet::new`] and `index` must be below
+/// its `len`.
+unsafe fn slot_ptr(header: NonNull<Header>, index: usize) -> *const () {
+    // SAFETY: per the contract the slot is inside the allocation; the pointer is derived from the
+    // allocation's own pointer, so it carries its provenance.
+    unsafe {
+        header
+            .as_ptr()
+            .cast::<u8>()
+            .add(SLOTS_OFFSET)
+            .cast::<u32>()
+            .add(index)
+            .cast()
     }
 }
 

@@ -793,6 +793,52 @@ fn waking_a_child_after_the_group_is_dropped_is_harmless() {
     }
 }
 
+/// On its first poll, hands its waker to scoped threads that clone and wake it at the same time;
+/// ready on its second poll with whether its first-poll clone `will_wake` the second poll's
+/// waker.
+struct WakesFromScopedThreads {
+    first: Option<Waker>,
+}
+
+impl Future for WakesFromScopedThreads {
+    type Output = Result<bool, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(first) = &self.first {
+            return Poll::Ready(Ok(first.will_wake(cx.waker())));
+        }
+        let waker = cx.waker();
+        let kept = thread::scope(|scope| {
+            let keep = scope.spawn(|| waker.clone());
+            scope.spawn(|| {
+                // An owned clone woken by value: the path that releases its count.
+                let owned = waker.clone();
+                owned.wake()
+            });
+            scope.spawn(|| waker.wake_by_ref());
+            keep.join().unwrap()
+        });
+        self.first = Some(kept);
+        Poll::Pending
+    }
+}
+
+/// The waker lent for a child's first poll may be cloned and woken from other threads during
+/// that poll, racing each other; the clones are the child's lasting waker.
+#[test]
+fn first_poll_wakers_may_be_cloned_and_woken_from_other_threads() {
+    let parent = Parent::new();
+    let children: [_; 3] = std::array::from_fn(|_| WakesFromScopedThreads { first: None });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert!(parent.wakes() > 0, "the wakes reached the group's waker");
+    assert_eq!(
+        expect_ready(parent.poll(group.as_mut())),
+        Ok([true; 3]),
+        "a waker cloned in the first poll will_wake the later polls' waker"
+    );
+}
+
 #[test]
 fn waking_a_child_after_the_group_completed_is_harmless() {
     let parent = Parent::new();
