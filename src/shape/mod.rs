@@ -214,6 +214,15 @@ impl<F: Future, V> Slot<F, V> {
         matches!(self.project_replace(Slot::Empty), SlotOwn::Running(_))
     }
 
+    /// The value of a finished slot, moved out of an unpinned slot.
+    #[inline]
+    pub(crate) fn into_value(self) -> V {
+        match self {
+            Slot::Done(value) => value,
+            _ => unreachable!("taskgroup: output taken from a child that did not finish"),
+        }
+    }
+
     #[inline]
     pub(crate) fn take(self: Pin<&mut Self>) -> V {
         match self.project_replace(Slot::Empty) {

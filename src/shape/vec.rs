@@ -34,6 +34,8 @@ where
     F::Output: Interpret<M>,
 {
     slots: Row<M, F>,
+    /// Number of children, kept apart because the slots are handed over with the output.
+    len: usize,
     mode: PhantomData<fn() -> M>,
 }
 
@@ -45,6 +47,7 @@ where
         // One allocation of exactly `len` slots: the iterator knows its length.
         let slots: Box<[_]> = children.into_iter().map(Slot::Running).collect();
         VecShape {
+            len: slots.len(),
             slots: Box::into_pin(slots),
             mode: PhantomData,
         }
@@ -57,7 +60,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VecShape")
-            .field("len", &self.slots.len())
+            .field("len", &self.len)
             .finish_non_exhaustive()
     }
 }
@@ -76,7 +79,7 @@ where
 
     #[inline]
     fn len(&self) -> usize {
-        self.slots.len()
+        self.len
     }
 
     #[inline]
@@ -90,10 +93,15 @@ where
     }
 
     fn take_output(self: Pin<&mut Self>) -> Self::Output {
-        let mut slots = self.get_mut().slots.as_mut();
-        (0..slots.len())
-            .map(|index| slot_at(slots.as_mut(), index).take())
-            .collect()
+        let slots = core::mem::take(&mut self.get_mut().slots);
+        // SAFETY: the engine takes the output only once every child finished, so every slot is
+        // `Done(value)`: each child future, the only structurally pinned part of a slot, was
+        // already dropped in place, which ends its pinning guarantee. Moving the slots now moves
+        // only unpinned values.
+        let slots = unsafe { Pin::into_inner_unchecked(slots) };
+        // Collecting from the slots' own `Vec` lets the standard library reuse their allocation
+        // for the output when the layouts allow it: no allocation for the output then.
+        Vec::from(slots).into_iter().map(Slot::into_value).collect()
     }
 }
 
