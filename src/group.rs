@@ -34,7 +34,7 @@ use pin_project::pin_project;
 use crate::error::ErrorGroup;
 use crate::shape::{mode, IntoShape, Shape, Step};
 #[cfg(feature = "alloc")]
-use crate::wake::{FirstSweep, WakeSet};
+use crate::wake::{LazySweep, WakeSet};
 
 /// Runs children concurrently; fails fast with every concurrent error.
 ///
@@ -115,10 +115,14 @@ enum Phase {
 struct Core<E> {
     phase: Phase,
     tally: Tally<E>,
-    /// The children's wakers and ready set, allocated on the first poll of a non-empty group and
-    /// released as soon as the group completes.
+    /// The children's wakers and ready set: made the first time a child needs it (see
+    /// [`LazySweep`]) and released as soon as the group completes.
     #[cfg(feature = "alloc")]
     wakes: Option<WakeSet>,
+    /// While there is no wake set: the children (indices below the word width) that woke their
+    /// lazy waker during the last sweep, due in the next.
+    #[cfg(feature = "alloc")]
+    lazy_woken: usize,
 }
 
 /// What the sweeps have seen so far.
@@ -172,6 +176,8 @@ impl<S: Shape> TaskGroupFuture<S> {
                 },
                 #[cfg(feature = "alloc")]
                 wakes: None,
+                #[cfg(feature = "alloc")]
+                lazy_woken: 0,
             },
         }
     }
@@ -233,11 +239,18 @@ impl<E> Core<E> {
         let tally = &mut self.tally;
         #[cfg(feature = "alloc")]
         {
-            if first {
-                // Every child, with lazy wakers: the wake set is made only if a child needs it.
-                let len = shape.len();
-                let wakes = FirstSweep::new(&mut self.wakes, len, cx.waker());
-                for index in 0..len {
+            if first || (self.wakes.is_none() && self.lazy_woken != 0) {
+                // No wake set (yet): poll with lazy wakers, which make one only if a child needs
+                // it. Due are every child on the first sweep, else those that woke their lazy
+                // waker in the previous sweep (a group without a set has no other wakers out).
+                let wakes = LazySweep::new(
+                    &mut self.wakes,
+                    &mut self.lazy_woken,
+                    shape.len(),
+                    cx.waker(),
+                    first,
+                );
+                while let Some(index) = wakes.next_due() {
                     if Self::visit(shape.as_mut(), tally, index, &wakes.waker(index)) {
                         return;
                     }
@@ -246,7 +259,7 @@ impl<E> Core<E> {
                 self.phase = Phase::Running;
                 return;
             }
-            // No wake set: no child ever held a waker, so none can have been woken.
+            // Without a set and with nothing lazily woken, no child can have been woken.
             let Some(wakes) = self.wakes.as_mut() else {
                 return;
             };
@@ -280,6 +293,7 @@ impl<E> Core<E> {
         #[cfg(feature = "alloc")]
         {
             self.wakes = None;
+            self.lazy_woken = 0;
         }
     }
 }

@@ -3,8 +3,9 @@
 //! # The design
 //!
 //! A group of `n` children owns at most one heap allocation, the [`WakeSet`], made the first time
-//! a child clones or wakes its waker (see [`FirstSweep`]; children that finish without waiting
-//! never cause it):
+//! a child clones its waker, or wakes it in a group wider than one bitset word (64 children on
+//! 64-bit targets; see [`LazySweep`]). Children that finish without waiting, or only wake
+//! themselves in a small group, never cause it:
 //!
 //! ```text
 //! [ Header | slot 0 .. slot n-1 (u32 each) | live bits (all levels) | taken bits (all levels) ]
@@ -367,33 +368,57 @@ impl Deref for ChildWaker<'_> {
     }
 }
 
-/// The wake state of a group's first sweep, which allocates the [`WakeSet`] only if a child
-/// needs it.
+/// A sweep made while the group has no [`WakeSet`]: it allocates one only if a child needs it.
 ///
-/// During the first sweep every child is polled with a *lazy* waker whose data pointer is this
-/// struct (on the poller's stack) and whose vtable is [`LAZY_VTABLE`]. A lazy waker is only ever
-/// lent out as `&Waker` for the duration of one child's poll, and `current` names that child.
-/// The first time a child clones its waker or wakes it, the set is allocated (and the parent
-/// registered on it); a clone is a real child waker of that set, so no lazy waker outlives the
-/// poll that lent it. A group whose children all finish without ever touching their wakers
-/// allocates nothing.
+/// Every child polled in a lazy sweep gets a *lazy* waker whose data pointer is this struct (on
+/// the poller's stack) and whose vtable is [`LAZY_VTABLE`]. A lazy waker is only ever lent out
+/// as `&Waker` for the duration of one child's poll, and `current` names that child.
 ///
-/// Whatever set exists when the sweep ends (or unwinds) is handed back to the group.
-pub(crate) struct FirstSweep<'a> {
+/// * Cloning a lazy waker allocates the set (once; racing clones from scoped threads agree
+///   through a compare-and-swap) and returns a real child waker of it, so no lazy waker ever
+///   outlives the poll that lent it.
+/// * Waking a lazy waker can only come from inside the child's own poll. In a group of at most
+///   [`BITS`] children it sets the child's bit in `local` and wakes the parent waker directly:
+///   a child that only ever wakes itself (a yield) costs no allocation. In a larger group it
+///   allocates the set and marks the child there.
+///
+/// When the sweep ends (or unwinds), the set, if any, goes to the group, and `local` goes to the
+/// group's word of lazily woken children, or into the set's live bits if there is a set now.
+/// A group whose children never touch their wakers allocates nothing.
+pub(crate) struct LazySweep<'a> {
     /// Null until the set is allocated, then its header (owning the set's count).
     set: AtomicPtr<Header>,
     /// The child whose poll is under way.
     current: AtomicUsize,
+    /// Children (all below `BITS`) that woke their lazy waker in this sweep.
+    local: AtomicUsize,
+    /// `true` in a group's first sweep: every child is due.
+    all: bool,
+    /// The next child due in a first sweep.
+    next: AtomicUsize,
+    /// The children still due in a later sweep (those that woke their lazy waker in the one
+    /// before). Atomics only because the sweep is shared with the vtable functions; only the
+    /// poller touches these.
+    due: AtomicUsize,
     len: usize,
     parent: &'a Waker,
     /// Where the set goes when the sweep ends.
     home: &'a mut Option<WakeSet>,
+    /// Where `local` goes when the sweep ends without a set.
+    home_woken: &'a mut usize,
 }
 
-impl<'a> FirstSweep<'a> {
-    /// Starts a first sweep over `len` children, reusing `home`'s set if a previous first sweep
-    /// made one before a child panicked.
-    pub(crate) fn new(home: &'a mut Option<WakeSet>, len: usize, parent: &'a Waker) -> Self {
+impl<'a> LazySweep<'a> {
+    /// Starts a lazy sweep over `len` children: all of them if `first`, else those in
+    /// `home_woken`. `home` may already hold a set (a first sweep that a panicking child cut
+    /// short made one): it is reused.
+    pub(crate) fn new(
+        home: &'a mut Option<WakeSet>,
+        home_woken: &'a mut usize,
+        len: usize,
+        parent: &'a Waker,
+        first: bool,
+    ) -> Self {
         let set = match home.take() {
             Some(set) => {
                 set.register(parent);
@@ -401,13 +426,41 @@ impl<'a> FirstSweep<'a> {
             }
             None => core::ptr::null_mut(),
         };
-        FirstSweep {
+        let due = if first {
+            0
+        } else {
+            core::mem::take(home_woken)
+        };
+        LazySweep {
             set: AtomicPtr::new(set),
             current: AtomicUsize::new(0),
+            local: AtomicUsize::new(0),
+            all: first,
+            next: AtomicUsize::new(0),
+            due: AtomicUsize::new(due),
             len,
             parent,
             home,
+            home_woken,
         }
+    }
+
+    /// The next child due in this sweep, in index order.
+    pub(crate) fn next_due(&self) -> Option<usize> {
+        if self.all {
+            let index = self.next.load(Ordering::Relaxed);
+            if index >= self.len {
+                return None;
+            }
+            self.next.store(index + 1, Ordering::Relaxed);
+            return Some(index);
+        }
+        let due = self.due.load(Ordering::Relaxed);
+        if due == 0 {
+            return None;
+        }
+        self.due.store(due & (due - 1), Ordering::Relaxed);
+        Some(due.trailing_zeros() as usize)
     }
 
     /// The lazy waker of child `index`, for its poll. A wake the child got before its turn (from
@@ -422,7 +475,7 @@ impl<'a> FirstSweep<'a> {
             set.forget_wake(index);
         }
         let data = (self as *const Self).cast::<()>();
-        // SAFETY: `LAZY_VTABLE`'s functions read `data` as a `FirstSweep`, which `self` is, and
+        // SAFETY: `LAZY_VTABLE`'s functions read `data` as a `LazySweep`, which `self` is, and
         // the waker is only lent as `&Waker` while `self` is borrowed (see `LazyWaker`), so the
         // pointer stays valid for every call through it. It owns nothing (`ManuallyDrop`).
         let waker = unsafe { Waker::from_raw(RawWaker::new(data, &LAZY_VTABLE)) };
@@ -455,18 +508,49 @@ impl<'a> FirstSweep<'a> {
             }
         }
     }
-}
 
-impl Drop for FirstSweep<'_> {
-    fn drop(&mut self) {
-        if let Some(header) = NonNull::new(self.set.load(Ordering::Acquire)) {
-            // The set's count moves from this sweep to the group.
-            *self.home = Some(WakeSet { header });
+    /// A wake of the current child's lazy waker.
+    fn wake_current(&self) {
+        let index = self.current.load(Ordering::Relaxed);
+        if self.len <= BITS && self.set.load(Ordering::Acquire).is_null() {
+            let previous = self.local.fetch_or(1 << index, Ordering::AcqRel);
+            if previous == 0 {
+                self.parent.wake_by_ref();
+            }
+            return;
+        }
+        let header = self.get_or_make();
+        // SAFETY: the set is alive (the sweep owns a count); its live words are initialised.
+        unsafe {
+            let h = header.as_ref();
+            mark(h, words(header, h.plan.live_offset), index);
         }
     }
 }
 
-/// A lazy waker lent out by [`FirstSweep::waker`] for as long as the sweep is borrowed.
+impl Drop for LazySweep<'_> {
+    fn drop(&mut self) {
+        // Children woken in this sweep, and (if a child panicked) children still due in it.
+        let mut woken = self.local.load(Ordering::Acquire) | self.due.load(Ordering::Relaxed);
+        match NonNull::new(self.set.load(Ordering::Acquire)) {
+            Some(header) => {
+                // The set's count moves from this sweep to the group, and the children woken
+                // locally move into its live bits (the parent was already woken for them; a
+                // second wake from `mark` is merely spurious).
+                let set = WakeSet { header };
+                while woken != 0 {
+                    let index = woken.trailing_zeros() as usize;
+                    woken &= woken - 1;
+                    mark(set.header(), set.live(), index);
+                }
+                *self.home = Some(set);
+            }
+            None => *self.home_woken |= woken,
+        }
+    }
+}
+
+/// A lazy waker lent out by [`LazySweep::waker`] for as long as the sweep is borrowed.
 pub(crate) struct LazyWaker<'a> {
     waker: ManuallyDrop<Waker>,
     _sweep: PhantomData<&'a ()>,
@@ -486,12 +570,12 @@ static LAZY_VTABLE: RawWakerVTable =
 /// The sweep behind a lazy waker's data pointer.
 ///
 /// # Safety
-/// `data` must come from [`FirstSweep::waker`] and the sweep must still be borrowed by the
+/// `data` must come from [`LazySweep::waker`] and the sweep must still be borrowed by the
 /// `LazyWaker` through which the call is made.
-unsafe fn lazy_sweep<'s>(data: *const ()) -> &'s FirstSweep<'s> {
-    // SAFETY: per the contract, `data` points to a live `FirstSweep`, which is `Sync`, so the
+unsafe fn lazy_sweep<'s>(data: *const ()) -> &'s LazySweep<'s> {
+    // SAFETY: per the contract, `data` points to a live `LazySweep`, which is `Sync`, so the
     // shared reference may be used from any thread the child lends its `&Waker` to.
-    unsafe { &*data.cast::<FirstSweep<'s>>() }
+    unsafe { &*data.cast::<LazySweep<'s>>() }
 }
 
 /// `clone` of a lazy waker: a real, owned waker of the current child (allocating the set).
@@ -517,17 +601,10 @@ unsafe fn lazy_wake(data: *const ()) {
     unsafe { lazy_wake_by_ref(data) }
 }
 
-/// `wake_by_ref` of a lazy waker: mark the current child in the set (allocating it).
+/// `wake_by_ref` of a lazy waker: see [`LazySweep::wake_current`].
 unsafe fn lazy_wake_by_ref(data: *const ()) {
     // SAFETY: the vtable contract: `data` is a lazy waker lent for the current child's poll.
-    let sweep = unsafe { lazy_sweep(data) };
-    let header = sweep.get_or_make();
-    let index = sweep.current.load(Ordering::Relaxed);
-    // SAFETY: the set is alive (the sweep owns a count); its live words are initialised.
-    unsafe {
-        let h = header.as_ref();
-        mark(h, words(header, h.plan.live_offset), index);
-    }
+    unsafe { lazy_sweep(data) }.wake_current();
 }
 
 /// `drop` of a lazy waker: it owns nothing.

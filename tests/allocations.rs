@@ -146,6 +146,55 @@ fn children_that_never_wait_cost_no_allocation() {
     assert_eq!(made, 0, "Vec: the output reuses the slots");
 }
 
+/// Wakes itself by reference and returns `Pending` once, never cloning its waker.
+#[cfg(feature = "alloc")]
+struct YieldOnce(bool);
+
+#[cfg(feature = "alloc")]
+impl std::future::Future for YieldOnce {
+    type Output = Result<u8, ()>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if self.0 {
+            return std::task::Poll::Ready(Ok(1));
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// In a group of at most one bitset word of children, a child that only wakes itself (a yield)
+/// is remembered without the shared wake state; a wider group makes it once.
+#[cfg(feature = "alloc")]
+#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
+#[test]
+fn yielding_children_of_a_small_group_cost_no_allocation() {
+    let parent = Parent::new();
+    let mut array = pin!(try_join(std::array::from_fn::<_, 64, _>(|_| YieldOnce(
+        false
+    ))));
+    let (out, made) = count_allocations(|| {
+        assert!(parent.poll(array.as_mut()).is_pending());
+        expect_ready(parent.poll(array.as_mut()))
+    });
+    assert_eq!(out, Ok([1; 64]));
+    assert_eq!(made, 0, "array of 64");
+
+    let mut wide = pin!(try_join(std::array::from_fn::<_, 65, _>(|_| YieldOnce(
+        false
+    ))));
+    let (out, made) = count_allocations(|| {
+        assert!(parent.poll(wide.as_mut()).is_pending());
+        expect_ready(parent.poll(wide.as_mut()))
+    });
+    assert_eq!(out, Ok([1; 65]));
+    assert_eq!(made, 1, "array of 65: the shared wake state");
+}
+
 #[cfg(feature = "alloc")]
 #[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
 #[test]

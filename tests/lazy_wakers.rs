@@ -1,0 +1,227 @@
+//! Promises that hold before a group has made its shared wake state. A group lends its children
+//! *lazy* wakers until one of them needs a lasting waker: cloning one makes the shared state; in
+//! a small group (at most one bitset word of children) a child that only wakes itself through
+//! `cx.waker().wake_by_ref()` is remembered without it. These tests use children that never
+//! clone their waker unless told to, so they exercise exactly that path; `tests/contract.rs`
+//! covers the children that keep a waker.
+#![cfg(feature = "alloc")]
+
+mod support;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use taskgroup::try_join;
+
+use support::{expect_ready, Parent};
+
+/// What a [`Yielder`] does on each poll.
+#[derive(Clone, Default)]
+struct Script {
+    /// Polls so far.
+    polls: Rc<Cell<usize>>,
+    /// How many times it wakes itself (by reference) and returns `Pending` before it is ready.
+    yields: usize,
+    /// On this poll (1-based), clone the waker and keep it: the path that makes the wake state.
+    keep_waker_on: Option<usize>,
+    /// On this poll (1-based), panic.
+    panic_on: Option<usize>,
+    /// Fail instead of succeeding.
+    fails: bool,
+    /// Never finish, and never wake.
+    stalls: bool,
+}
+
+/// A child that wakes itself `yields` times by reference, never cloning its waker unless its
+/// script says so, then returns its index (or fails with it).
+struct Yielder {
+    index: usize,
+    script: Script,
+    kept: Option<Waker>,
+}
+
+impl Future for Yielder {
+    type Output = Result<usize, usize>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let polls = self.script.polls.get() + 1;
+        self.script.polls.set(polls);
+        if self.script.panic_on == Some(polls) {
+            panic!("child {} panics on poll {polls}", self.index);
+        }
+        if self.script.keep_waker_on == Some(polls) {
+            self.kept = Some(cx.waker().clone());
+        }
+        if self.script.stalls {
+            return Poll::Pending;
+        }
+        if polls <= self.script.yields {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if self.script.fails {
+            Poll::Ready(Err(self.index))
+        } else {
+            Poll::Ready(Ok(self.index))
+        }
+    }
+}
+
+fn yielders<const N: usize>(script: impl Fn(usize) -> Script) -> ([Yielder; N], [Script; N]) {
+    let scripts: [Script; N] = std::array::from_fn(script);
+    let children = std::array::from_fn(|index| Yielder {
+        index,
+        script: scripts[index].clone(),
+        kept: None,
+    });
+    (children, scripts)
+}
+
+fn polls<const N: usize>(scripts: &[Script; N]) -> [usize; N] {
+    std::array::from_fn(|i| scripts[i].polls.get())
+}
+
+#[test]
+fn self_waking_children_of_a_small_group_are_polled_once_per_group_poll() {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<8>(|i| Script {
+        yields: i % 3,
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(polls(&scripts), [1; 8]);
+    assert_eq!(
+        parent.wakes(),
+        1,
+        "one wake of the group's waker for the whole sweep"
+    );
+
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(
+        polls(&scripts),
+        [1, 2, 2, 1, 2, 2, 1, 2],
+        "only the children that woke themselves were polled again"
+    );
+    assert_eq!(parent.wakes(), 2);
+
+    assert_eq!(
+        expect_ready(parent.poll(group.as_mut())),
+        Ok(std::array::from_fn(|i| i))
+    );
+    assert_eq!(polls(&scripts), [1, 2, 3, 1, 2, 3, 1, 2]);
+}
+
+#[test]
+fn a_poll_with_no_lazy_wake_polls_nobody() {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<4>(|_| Script {
+        yields: 1,
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert!(parent.poll(group.as_mut()).is_ready());
+    assert_eq!(polls(&scripts), [2; 4]);
+
+    // Children that never wake: a spurious poll of the group polls nobody.
+    let (children, scripts) = yielders::<4>(|_| Script {
+        stalls: true,
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(polls(&scripts), [1; 4]);
+}
+
+#[test]
+fn a_child_keeping_its_waker_mid_way_keeps_the_lazy_wakes_of_its_siblings() {
+    let parent = Parent::new();
+    // Children 0 and 2 only wake themselves; child 1 keeps a clone of its waker on its second
+    // poll, which makes the shared wake state in the middle of the second sweep.
+    let (children, scripts) = yielders::<3>(|i| Script {
+        yields: 2,
+        keep_waker_on: (i == 1).then_some(2),
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(polls(&scripts), [2; 3]);
+    assert_eq!(
+        expect_ready(parent.poll(group.as_mut())),
+        Ok([0, 1, 2]),
+        "every child's wake of the second sweep was served by the third"
+    );
+    assert_eq!(polls(&scripts), [3; 3]);
+}
+
+#[test]
+fn self_waking_children_of_a_wide_group_are_polled_again_next_poll() {
+    // Wider than a bitset word: lazy wakes go to the shared wake state.
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<70>(|i| Script {
+        yields: usize::from(i % 2 == 1),
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(polls(&scripts), [1; 70]);
+    assert_eq!(
+        expect_ready(parent.poll(group.as_mut())),
+        Ok(std::array::from_fn(|i| i))
+    );
+    assert_eq!(
+        polls(&scripts),
+        std::array::from_fn(|i| 1 + i % 2),
+        "only the children that woke themselves were polled again"
+    );
+}
+
+#[test]
+fn a_lazily_woken_child_fails_the_group_and_siblings_are_dropped() {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<4>(|i| Script {
+        yields: if i == 2 { 1 } else { 5 },
+        fails: i == 2,
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    let errors = expect_ready(parent.poll(group.as_mut())).unwrap_err();
+    assert_eq!((errors.first(), errors.cancelled()), ((2, &2), 3));
+    assert_eq!(polls(&scripts), [2; 4]);
+}
+
+#[test]
+fn children_due_after_a_panicking_sibling_are_polled_next_time() {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<4>(|i| Script {
+        yields: 1,
+        panic_on: (i == 1).then_some(2),
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    let unwound = catch_unwind(AssertUnwindSafe(|| parent.poll(group.as_mut())));
+    assert!(
+        unwound.is_err(),
+        "child 1's panic unwinds through the group's poll"
+    );
+    assert_eq!(
+        polls(&scripts),
+        [2, 2, 1, 1],
+        "children 2 and 3 were not reached"
+    );
+
+    // Children 2 and 3 were due: the next poll polls them (child 1 is not polled again: its
+    // wake was consumed by the poll that panicked).
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(polls(&scripts), [2, 2, 2, 2]);
+}
