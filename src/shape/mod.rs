@@ -215,6 +215,7 @@ impl<F: Future, V> Slot<F, V> {
     }
 
     /// The value of a finished slot, moved out of an unpinned slot.
+    #[cfg(feature = "alloc")]
     #[inline]
     pub(crate) fn into_value(self) -> V {
         match self {
