@@ -79,6 +79,14 @@ impl<E> ErrorGroup<E> {
         }
     }
 
+    /// Makes room for `additional` more errors in one allocation (with `alloc`).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        #[cfg(feature = "alloc")]
+        self.errors.reserve_exact(additional);
+        #[cfg(not(feature = "alloc"))]
+        let _ = additional;
+    }
+
     pub(crate) fn set_cancelled(&mut self, cancelled: usize) {
         self.cancelled = cancelled;
     }

@@ -251,7 +251,8 @@ impl<E> Core<E> {
                     first,
                 );
                 while let Some(index) = wakes.next_due() {
-                    if Self::visit(shape.as_mut(), tally, index, &wakes.waker(index)) {
+                    let waker = wakes.waker(index);
+                    if Self::visit(shape.as_mut(), tally, index, &waker, || wakes.due_len()) {
                         return;
                     }
                 }
@@ -269,7 +270,8 @@ impl<E> Core<E> {
             while let Some(index) = wakes.next_taken() {
                 // This poll serves any wake the child got before its turn.
                 wakes.forget_wake(index);
-                if Self::visit(shape.as_mut(), tally, index, &wakes.waker(index)) {
+                let waker = wakes.waker(index);
+                if Self::visit(shape.as_mut(), tally, index, &waker, || wakes.taken_len()) {
                     return;
                 }
             }
@@ -279,8 +281,9 @@ impl<E> Core<E> {
             // No per-child wakers without an allocator: every unfinished child counts as woken.
             let _ = first;
             self.phase = Phase::Running;
-            for index in 0..shape.len() {
-                if Self::visit(shape.as_mut(), tally, index, cx.waker()) {
+            let len = shape.len();
+            for index in 0..len {
+                if Self::visit(shape.as_mut(), tally, index, cx.waker(), || len - index - 1) {
                     return;
                 }
             }
@@ -300,22 +303,24 @@ impl<E> Core<E> {
 
 impl<E> Core<E> {
     /// Polls child `index` with `waker` and books the result; `true` if the sweep must stop.
+    /// `due_left` tells how many children the sweep still holds, asked only at a second error.
     #[inline]
     fn visit<S: Shape<Error = E>>(
         shape: Pin<&mut S>,
         tally: &mut Tally<E>,
         index: usize,
         waker: &core::task::Waker,
+        due_left: impl FnOnce() -> usize,
     ) -> bool {
         let step = shape.poll_child(index, &mut Context::from_waker(waker));
-        tally.settle(index, step)
+        tally.settle(index, step, due_left)
     }
 }
 
 impl<E> Tally<E> {
     /// Books one child's step; `true` if the sweep must stop now.
     #[inline]
-    fn settle(&mut self, index: usize, step: Step<E>) -> bool {
+    fn settle(&mut self, index: usize, step: Step<E>, due_left: impl FnOnce() -> usize) -> bool {
         match step {
             Step::Idle | Step::Pending => false,
             Step::Done => {
@@ -325,7 +330,15 @@ impl<E> Tally<E> {
             Step::Failed(error) => {
                 self.running -= 1;
                 match &mut self.errors {
-                    Some(errors) => errors.push(index, error),
+                    Some(errors) => {
+                        if errors.len() == 1 {
+                            // The second error spills the inline storage: make room for every
+                            // child still due in this sweep at once, so a sweep in which many
+                            // children fail allocates once instead of doubling its way up.
+                            errors.reserve(due_left() + 1);
+                        }
+                        errors.push(index, error);
+                    }
                     None => self.errors = Some(ErrorGroup::new(index, error)),
                 }
                 self.stop_on_first_error

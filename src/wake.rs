@@ -307,6 +307,16 @@ impl WakeSet {
         core::iter::from_fn(|| self.next_taken()).collect()
     }
 
+    /// How many children the snapshot still holds: `O(len / BITS)`, for the failure path.
+    pub(crate) fn taken_len(&self) -> usize {
+        let start = self.header().plan.level_start[0];
+        let leaf_words = self.len().div_ceil(BITS);
+        self.taken()[start..start + leaf_words]
+            .iter()
+            .map(|word| word.load(Ordering::Relaxed).count_ones() as usize)
+            .sum()
+    }
+
     /// Forgets a pending wake of child `index`, just before the engine polls it: the poll about
     /// to happen serves that wake, so the next sweep need not poll the child again.
     ///
@@ -461,6 +471,15 @@ impl<'a> LazySweep<'a> {
         }
         self.due.store(due & (due - 1), Ordering::Relaxed);
         Some(due.trailing_zeros() as usize)
+    }
+
+    /// How many children are still due in this sweep.
+    pub(crate) fn due_len(&self) -> usize {
+        if self.all {
+            self.len - self.next.load(Ordering::Relaxed).min(self.len)
+        } else {
+            self.due.load(Ordering::Relaxed).count_ones() as usize
+        }
     }
 
     /// The lazy waker of child `index`, for its poll. A wake the child got before its turn (from

@@ -212,6 +212,39 @@ fn a_single_error_is_kept_without_allocating() {
     assert_eq!(made, 1, "the shared wake state only");
 }
 
+/// When many children fail in one sweep, the error group makes room for all the children still
+/// due at its second error: one allocation, not one per doubling.
+#[cfg(feature = "alloc")]
+#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
+#[test]
+fn many_concurrent_errors_cost_one_allocation() {
+    let parent = Parent::new();
+    for n in [2, 8, 1000, 10_000] {
+        // Every child fails on the first sweep.
+        let mut group = try_join((0..n).map(|i| ready(Err::<(), _>(i))).collect::<Vec<_>>());
+        let (errors, made) = count_allocations(|| expect_ready(parent.poll(Pin::new(&mut group))));
+        let errors = errors.unwrap_err();
+        assert_eq!(errors.len(), n);
+        assert!(errors
+            .iter()
+            .enumerate()
+            .all(|(k, (i, e))| k == i && *e == i));
+        assert_eq!(made, 1, "{n} errors in the first sweep");
+    }
+
+    // Every child woken at once fails in a later sweep.
+    let (children, handles) = probes::<usize, usize>(1000);
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    for (i, handle) in handles.iter().enumerate() {
+        handle.fail(i);
+        handle.wake();
+    }
+    let (errors, made) = count_allocations(|| expect_ready(parent.poll(group.as_mut())));
+    assert_eq!(errors.unwrap_err().len(), 1000);
+    assert_eq!(made, 1, "1000 errors in a later sweep");
+}
+
 #[cfg(feature = "alloc")]
 #[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
 #[test]
