@@ -268,6 +268,7 @@ impl WakeSet {
     /// A child's bit is cleared before its index is returned, and a summary bit only once the word
     /// below it is empty, so a panic while polling the returned child leaves the remaining
     /// snapshot intact for the next sweep.
+    #[inline]
     pub(crate) fn next_taken(&mut self) -> Option<usize> {
         let h = self.header();
         let taken = self.taken();
@@ -348,6 +349,7 @@ impl WakeSet {
     ///
     /// # Panics
     /// If `index` is not below [`WakeSet::len`].
+    #[inline]
     pub(crate) fn waker(&self, index: usize) -> ChildWaker<'_> {
         assert!(index < self.len(), "child index out of range");
         // SAFETY: we own a count of the allocation and `index < len`.
@@ -422,6 +424,7 @@ impl<'a> LazySweep<'a> {
     /// Starts a lazy sweep over `len` children: all of them if `first`, else those in
     /// `home_woken`. `home` may already hold a set (a first sweep that a panicking child cut
     /// short made one): it is reused.
+    #[inline]
     pub(crate) fn new(
         home: &'a mut Option<WakeSet>,
         home_woken: &'a mut usize,
@@ -456,6 +459,7 @@ impl<'a> LazySweep<'a> {
     }
 
     /// The next child due in this sweep, in index order.
+    #[inline]
     pub(crate) fn next_due(&self) -> Option<usize> {
         if self.all {
             let index = self.next.load(Ordering::Relaxed);
@@ -484,6 +488,7 @@ impl<'a> LazySweep<'a> {
 
     /// The lazy waker of child `index`, for its poll. A wake the child got before its turn (from
     /// a sibling polled earlier in this sweep) is forgotten: this poll serves it.
+    #[inline]
     pub(crate) fn waker(&self, index: usize) -> LazyWaker<'_> {
         assert!(index < self.len, "child index out of range");
         self.current.store(index, Ordering::Relaxed);
@@ -548,6 +553,7 @@ impl<'a> LazySweep<'a> {
 }
 
 impl Drop for LazySweep<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Children woken in this sweep, and (if a child panicked) children still due in it.
         let mut woken = self.local.load(Ordering::Acquire) | self.due.load(Ordering::Relaxed);
