@@ -93,7 +93,7 @@ where
     }
 
     fn take_output(self: Pin<&mut Self>) -> Self::Output {
-        let slots = core::mem::take(&mut self.get_mut().slots);
+        let slots = core::mem::replace(&mut self.get_mut().slots, Box::into_pin(Box::default()));
         // SAFETY: the engine takes the output only once every child finished, so every slot is
         // `Done(value)`: each child future, the only structurally pinned part of a slot, was
         // already dropped in place, which ends its pinning guarantee. Moving the slots now moves
