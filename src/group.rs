@@ -1,14 +1,18 @@
 //! The engine: one poll loop for every shape, holding the group's rules.
 //!
-//! * **Who is polled.** The first poll polls every child. After that, with `alloc`, a poll takes
-//!   a snapshot of the children woken since their last poll ([`WakeSet`]) and polls exactly
-//!   those, in index order; without `alloc` every child gets the group's own waker and every
-//!   unfinished child is polled (the `join_all` strategy, documented as the fallback).
-//! * **Budget.** A child is polled at most once per poll of the group. A child that wakes itself
-//!   while polled lands in the next snapshot; its wake has already woken the group's waker, so
-//!   the group returns `Pending` and the executor decides when to come back.
-//! * **Fail fast.** An `Err` marks the group failing; the sweep still polls the rest of the
-//!   snapshot (children woken at the same moment), collecting their errors, unless
+//! * **Who is polled.** The first poll polls every child (with lazy wakers: [`LazySweep`]).
+//!   After that, with `alloc`, a poll takes a snapshot of the children woken since their last
+//!   poll ([`WakeSet`]) and polls exactly those, in index order; then, in further rounds of the
+//!   same poll, the children woken by siblings or other threads meanwhile that it has not polled
+//!   yet. Without `alloc` every child gets the group's own waker and every unfinished child is
+//!   polled (the `join_all` strategy, documented as the fallback).
+//! * **Budget.** A child is polled at most once per poll of the group (a per-child poll epoch
+//!   in the wake set says whether it was). A child that wakes itself while polled, or is woken
+//!   after its poll, lands in the next poll's snapshot; that wake has already woken the group's
+//!   waker, so the group returns `Pending` and the executor decides when to come back. A round
+//!   that polls nobody ends the poll.
+//! * **Fail fast.** An `Err` marks the group failing; the sweep (round) still polls the rest of
+//!   its snapshot (children woken at the same moment), collecting their errors, unless
 //!   [`TaskGroupFuture::stop_on_first_error`] asked to stop at once. Then every unfinished child
 //!   and every stored output is dropped in place, and the [`ErrorGroup`] is returned.
 //!
@@ -266,14 +270,30 @@ impl<E> Core<E> {
             };
             // Register before the snapshot: a wake after the snapshot must wake this poll's task.
             wakes.register(cx.waker());
-            wakes.snapshot();
-            while let Some(index) = wakes.next_taken() {
-                // This poll serves any wake the child got before its turn.
-                wakes.forget_wake(index);
-                let waker = wakes.waker(index);
-                if Self::visit(shape.as_mut(), tally, index, &waker, || wakes.taken_len()) {
+            wakes.begin_poll();
+            // Rounds: after the snapshot, the children woken by siblings (or other threads)
+            // during it, if not polled in this poll yet, are polled in the same poll; a child's
+            // own wakes wait for the next poll. Every child is polled at most once per poll, so
+            // a poll polls at most as many children as the group holds; a round that polls
+            // nobody ends the poll.
+            let mut first_round = true;
+            loop {
+                let mut polled = false;
+                while let Some(index) = wakes.next_taken() {
+                    if !wakes.begin_child(index, first_round) {
+                        continue;
+                    }
+                    polled = true;
+                    let waker = wakes.waker(index);
+                    if Self::visit(shape.as_mut(), tally, index, &waker, || wakes.taken_len()) {
+                        return;
+                    }
+                }
+                let over = !polled || tally.errors.is_some() || tally.running == 0;
+                if over || !wakes.snapshot_live() {
                     return;
                 }
+                first_round = false;
             }
         }
         #[cfg(not(feature = "alloc"))]

@@ -65,11 +65,14 @@
 //!    instead, with no further polls.
 //! 4. **Precise wakeups.** Every child has its own waker. The first poll polls every child;
 //!    every later poll polls only the children woken since their last poll, so its work is
-//!    proportional to the woken children, not to the size of the group.
+//!    proportional to the woken children, not to the size of the group. A sweep polls the
+//!    children woken before it began; a child woken by a sibling (or another thread) during a
+//!    poll, and not yet polled in that poll, is polled in a further sweep of the same poll, so a
+//!    chain of children waking each other does not cost a poll of the group per link.
 //! 5. **Cooperative budget.** A child is polled at most once per poll of the group. A child that
-//!    wakes itself while being polled is polled again on the next poll: its wake has woken the
-//!    group's own waker, and the group returns `Pending`. The group never spins and never starves
-//!    the executor.
+//!    wakes itself while being polled, or is woken again after its poll, is polled again on the
+//!    next poll: its wake has woken the group's own waker, and the group returns `Pending`. The
+//!    group never spins and never starves the executor.
 //! 6. **Wakers that can't hurt.** Child wakers are `Send + Sync`, may be cloned, woken from any
 //!    thread at any time, and may outlive the group: waking one whose group is finished or
 //!    dropped does nothing.

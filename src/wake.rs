@@ -8,7 +8,7 @@
 //! themselves in a small group, never cause it:
 //!
 //! ```text
-//! [ Header | slot 0 .. slot n-1 (u32 each) | live bits (all levels) | taken bits (all levels) ]
+//! [ Header | slots (u32 each) | live bits | next bits | taken bits | poll epochs (u32 each) ]
 //! ```
 //!
 //! * Child `i`'s waker is a [`RawWaker`] whose data pointer is the address of slot `i`. The slot
@@ -20,14 +20,23 @@
 //!   set a bit in an empty top word wakes the group's own (parent) waker. Every wake is `O(levels)`
 //!   atomic operations (`levels = ceil(log64 n)`, 3 for a quarter of a million children) and a
 //!   repeated wake of an already queued child stops after one `fetch_or`.
+//! * The **next bits** have the same shape and protocol as the live bits. A wake of the child
+//!   the group is polling right now (the header's `current`), a self-wake, goes there: it is due
+//!   at the next poll of the group, never in a later round of the current one. Every other wake
+//!   goes to the live bits.
+//! * The **poll epochs** say in which poll of the group each child was last polled; a child
+//!   woken again after its poll in the current poll is moved to the next bits instead of being
+//!   polled twice. Only the poller reads or writes them.
 //! * The **taken bits** are the poller's private copy, same shape as the live bits. At the start of
 //!   a sweep the poller swaps the live words it can reach from the top down to zero and ORs them
 //!   into the taken bits: that is the snapshot of "children woken before the sweep began". The
-//!   sweep then visits the taken bits in index order. Wakes that happen during the sweep land in
-//!   the live bits and are seen by the next sweep, so a child is polled at most once per sweep.
+//!   sweep then visits the taken bits in index order. A poll of the group starts by taking the
+//!   next and live bits, and after each sweep takes the live bits again for another round of
+//!   the same poll, until a round polls nobody.
 //!
-//! Only the owner of the [`WakeSet`] (the group, through `&mut`) touches the taken bits; wakers
-//! touch only the live bits, the parent [`AtomicWaker`] and the reference count. The taken bits
+//! Only the owner of the [`WakeSet`] (the group, through `&mut`) touches the taken bits and the
+//! epochs; wakers touch only the live and next bits, read `current`, and use the parent
+//! [`AtomicWaker`] and the reference count. The taken bits
 //! are atomics used with `Relaxed` loads and stores, which costs the same as plain memory on the
 //! targets we care about and keeps the code free of `UnsafeCell` aliasing arguments.
 //!
@@ -52,10 +61,10 @@ use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::NonNull;
 #[cfg(not(loom))]
-use core::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 #[cfg(loom)]
-use loom::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
+use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use alloc::alloc::{alloc, dealloc, handle_alloc_error};
 use futures_util::task::AtomicWaker;
@@ -82,6 +91,14 @@ struct Header {
     /// and woken by the child wake that makes the ready set non-empty; taken and dropped when the
     /// group lets go of the set, so a late child wake is a no-op for the task.
     parent: AtomicWaker,
+    /// The child the group is polling right now, or `usize::MAX`. A wake of that child is a
+    /// self-wake: it goes to the `next` bits, due at the group's next poll, instead of the live
+    /// bits that later rounds of the current poll take. Read with `Relaxed`: a stale value only
+    /// routes a wake to the other set, and both are taken at the start of every poll.
+    current: AtomicUsize,
+    /// Number of the group's current poll (never 0), touched only by the poller: a child
+    /// whose epoch equals it was polled in this poll already.
+    epoch: AtomicU32,
     /// Number of children (slots).
     len: usize,
     /// Where everything else sits in the allocation; immutable.
@@ -103,8 +120,12 @@ struct Plan {
     words: usize,
     /// Byte offset of the live words from the start of the allocation.
     live_offset: usize,
+    /// Byte offset of the next-poll words (self-wakes) from the start of the allocation.
+    next_offset: usize,
     /// Byte offset of the taken words from the start of the allocation.
     taken_offset: usize,
+    /// Byte offset of the per-child poll epochs (`u32` each, poller only).
+    epochs_offset: usize,
     /// The layout the allocation was made with, to free it.
     layout: Layout,
 }
@@ -135,14 +156,19 @@ impl Plan {
             .extend(slots)
             .expect("wake set layout overflows");
         debug_assert_eq!(slots_offset, SLOTS_OFFSET);
+        let epochs = Layout::array::<AtomicU32>(len).expect("epoch layout overflows");
         let (layout, live_offset) = layout.extend(bits).expect("wake set layout overflows");
+        let (layout, next_offset) = layout.extend(bits).expect("wake set layout overflows");
         let (layout, taken_offset) = layout.extend(bits).expect("wake set layout overflows");
+        let (layout, epochs_offset) = layout.extend(epochs).expect("wake set layout overflows");
         Plan {
             levels,
             level_start,
             words,
             live_offset,
+            next_offset,
             taken_offset,
+            epochs_offset,
             layout: layout.pad_to_align(),
         }
     }
@@ -178,13 +204,16 @@ impl WakeSet {
         let header = base.cast::<Header>();
         // SAFETY: `base` is a fresh allocation of `plan.layout`, which starts with a `Header` at
         // offset 0 (aligned, since the layout's alignment is at least `Header`'s), followed by
-        // `len` `u32`s at `SLOTS_OFFSET` and two arrays of `plan.words` `AtomicUsize`s at the
-        // recorded offsets, each in bounds and aligned by `Layout::extend`. We initialise every
-        // one of them before any reference to them is formed.
+        // `len` `u32`s at `SLOTS_OFFSET`, three arrays of `plan.words` `AtomicUsize`s and one of
+        // `len` `AtomicU32`s at the recorded offsets, each in bounds and aligned by
+        // `Layout::extend`. We initialise every one of them before any reference to them is
+        // formed.
         unsafe {
             header.as_ptr().write(Header {
                 refs: AtomicUsize::new(1),
                 parent: AtomicWaker::new(),
+                current: AtomicUsize::new(usize::MAX),
+                epoch: AtomicU32::new(0),
                 len,
                 plan,
             });
@@ -193,11 +222,15 @@ impl WakeSet {
                 // `len <= u32::MAX` was checked by `Plan::new`.
                 slots.add(i).write(i as u32);
             }
-            for offset in [plan.live_offset, plan.taken_offset] {
+            for offset in [plan.live_offset, plan.next_offset, plan.taken_offset] {
                 let words = base.as_ptr().add(offset).cast::<AtomicUsize>();
                 for w in 0..plan.words {
                     words.add(w).write(AtomicUsize::new(0));
                 }
+            }
+            let epochs = base.as_ptr().add(plan.epochs_offset).cast::<AtomicU32>();
+            for i in 0..len {
+                epochs.add(i).write(AtomicU32::new(0));
             }
         }
         WakeSet { header }
@@ -219,9 +252,30 @@ impl WakeSet {
         unsafe { words(self.header, self.header().plan.live_offset) }
     }
 
+    fn next_poll(&self) -> &[AtomicUsize] {
+        // SAFETY: see `words`.
+        unsafe { words(self.header, self.header().plan.next_offset) }
+    }
+
     fn taken(&self) -> &[AtomicUsize] {
         // SAFETY: see `words`.
         unsafe { words(self.header, self.header().plan.taken_offset) }
+    }
+
+    fn epochs(&self) -> &[AtomicU32] {
+        let h = self.header();
+        // SAFETY: `epochs_offset` starts an initialised, aligned array of `len` `AtomicU32`s
+        // inside the allocation, alive while we hold our count (and borrowed from `self`).
+        unsafe {
+            core::slice::from_raw_parts(
+                self.header
+                    .as_ptr()
+                    .cast::<u8>()
+                    .add(h.plan.epochs_offset)
+                    .cast(),
+                h.len,
+            )
+        }
     }
 
     /// Registers the waker of the task polling the group. Call before [`WakeSet::snapshot`].
@@ -229,28 +283,48 @@ impl WakeSet {
         self.header().parent.register(parent);
     }
 
-    /// Moves every child woken so far from the live bits into the taken bits (the sweep's
-    /// snapshot). Cost: `O(levels)` per woken child.
-    pub(crate) fn snapshot(&mut self) {
+    /// Starts a poll of the group: a new epoch, and a snapshot of every child woken so far (live
+    /// and next-poll bits) into the taken bits. Cost: `O(levels)` per woken child.
+    pub(crate) fn begin_poll(&mut self) {
         let h = self.header();
-        self.take_word(h.plan.levels - 1, 0);
+        let epoch = h.epoch.load(Ordering::Relaxed).wrapping_add(1).max(1);
+        h.epoch.store(epoch, Ordering::Relaxed);
+        h.current.store(usize::MAX, Ordering::Relaxed);
+        let top = self.header().plan.levels - 1;
+        self.take_word(self.next_poll(), top, 0);
+        self.take_word(self.live(), top, 0);
     }
 
-    /// Swaps one live word to zero and moves what it covered into the taken bits; `true` if it
-    /// took any child. A summary bit is taken only if the word below it yielded a child (a live
-    /// summary bit may sit over an empty word after [`WakeSet::forget_wake`]), so every taken
-    /// summary bit has a non-empty taken word below it.
-    fn take_word(&self, level: usize, word: usize) -> bool {
+    /// Takes the children woken (by others than themselves) since the last snapshot into the
+    /// taken bits, for another round of the same poll; `true` if it took any.
+    pub(crate) fn snapshot_live(&mut self) -> bool {
+        let top = self.header().plan.levels - 1;
+        self.take_word(self.live(), top, 0)
+    }
+
+    /// Takes the snapshot of [`WakeSet::begin_poll`] alone, for tests.
+    #[cfg(test)]
+    pub(crate) fn snapshot(&mut self) {
+        let top = self.header().plan.levels - 1;
+        self.take_word(self.next_poll(), top, 0);
+        self.take_word(self.live(), top, 0);
+    }
+
+    /// Swaps one word of `source` to zero and moves what it covered into the taken bits; `true`
+    /// if it took any child. A summary bit is taken only if the word below it yielded a child (a
+    /// live summary bit may sit over an empty word after [`WakeSet::forget_wake`]), so every
+    /// taken summary bit has a non-empty taken word below it.
+    fn take_word(&self, source: &[AtomicUsize], level: usize, word: usize) -> bool {
         let h = self.header();
         let at = h.plan.level_start[level] + word;
-        let bits = self.live()[at].swap(0, Ordering::AcqRel);
+        let bits = source[at].swap(0, Ordering::AcqRel);
         let mut kept = bits;
         if level > 0 {
             let mut rest = bits;
             while rest != 0 {
                 let bit = rest.trailing_zeros() as usize;
                 rest &= rest - 1;
-                if !self.take_word(level - 1, word * BITS + bit) {
+                if !self.take_word(source, level - 1, word * BITS + bit) {
                     kept &= !(1 << bit);
                 }
             }
@@ -260,6 +334,28 @@ impl WakeSet {
         }
         let taken = &self.taken()[at];
         taken.store(taken.load(Ordering::Relaxed) | kept, Ordering::Relaxed);
+        true
+    }
+
+    /// Before polling child `index` in the current poll: `false` if it was polled in this poll
+    /// already (its new wake is then moved to the next poll); else records the poll, forgets a
+    /// wake the child got before its turn (this poll serves it), and marks it as the child being
+    /// polled, so that its own wakes go to the next poll. It stays marked after its poll, which
+    /// is right too: any later wake of it in this poll is also for the next poll. In the first
+    /// round of a poll no child can have been polled in it yet, so the check is skipped.
+    #[inline]
+    pub(crate) fn begin_child(&self, index: usize, first_round: bool) -> bool {
+        let h = self.header();
+        let now = h.epoch.load(Ordering::Relaxed);
+        let epoch = &self.epochs()[index];
+        if !first_round && epoch.load(Ordering::Relaxed) == now {
+            // Woken again by a sibling (or another thread) after its poll in this poll.
+            mark(h, self.next_poll(), index, false);
+            return false;
+        }
+        epoch.store(now, Ordering::Relaxed);
+        self.forget_wake(index);
+        h.current.store(index, Ordering::Relaxed);
         true
     }
 
@@ -544,11 +640,9 @@ impl<'a> LazySweep<'a> {
             return;
         }
         let header = self.get_or_make();
-        // SAFETY: the set is alive (the sweep owns a count); its live words are initialised.
-        unsafe {
-            let h = header.as_ref();
-            mark(h, words(header, h.plan.live_offset), index);
-        }
+        // SAFETY: the set is alive (the sweep owns a count) and `index < len` (checked when the
+        // lazy waker was lent).
+        unsafe { wake_child(header, index) };
     }
 }
 
@@ -566,7 +660,7 @@ impl Drop for LazySweep<'_> {
                 while woken != 0 {
                     let index = woken.trailing_zeros() as usize;
                     woken &= woken - 1;
-                    mark(set.header(), set.live(), index);
+                    mark(set.header(), set.live(), index, true);
                 }
                 *self.home = Some(set);
             }
@@ -725,11 +819,12 @@ unsafe fn from_slot(data: *const ()) -> (NonNull<Header>, usize) {
     (unsafe { NonNull::new_unchecked(header) }, index)
 }
 
-/// Marks child `index` ready and wakes the parent if the set was empty.
-fn mark(header: &Header, live: &[AtomicUsize], index: usize) {
+/// Marks child `index` in the bit hierarchy `bits` (live or next-poll); if it climbed to an
+/// empty top word and `wake_parent`, wakes the parent.
+fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool) {
     let mut at = index;
     for level in 0..header.plan.levels {
-        let cell = &live[header.plan.level_start[level] + at / BITS];
+        let cell = &bits[header.plan.level_start[level] + at / BITS];
         let previous = cell.fetch_or(1 << (at % BITS), Ordering::AcqRel);
         if previous != 0 {
             // The word was already non-empty: whoever made it so climbs and wakes the parent
@@ -738,7 +833,29 @@ fn mark(header: &Header, live: &[AtomicUsize], index: usize) {
         }
         at /= BITS;
     }
-    header.parent.wake();
+    if wake_parent {
+        header.parent.wake();
+    }
+}
+
+/// A wake of child `index`: into the next-poll bits if the group is polling that very child
+/// (a self-wake, due at the next poll), else into the live bits (due in a later round of the
+/// current poll, or the next poll).
+///
+/// # Safety
+/// `header` must point to a live allocation made by [`WakeSet::new`], and `index` be below its
+/// `len`.
+unsafe fn wake_child(header: NonNull<Header>, index: usize) {
+    // SAFETY: per the contract; both word arrays are initialised atomics.
+    unsafe {
+        let h = header.as_ref();
+        let offset = if h.current.load(Ordering::Relaxed) == index {
+            h.plan.next_offset
+        } else {
+            h.plan.live_offset
+        };
+        mark(h, words(header, offset), index, true);
+    }
 }
 
 static VTABLE: RawWakerVTable =
@@ -771,12 +888,11 @@ unsafe fn waker_wake(data: *const ()) {
 
 /// `RawWakerVTable::wake_by_ref`: mark the child ready.
 unsafe fn waker_wake_by_ref(data: *const ()) {
-    // SAFETY: the waker is alive (owned or borrowed), so the allocation is.
-    let (header, index) = unsafe { from_slot(data) };
-    // SAFETY: as above; the live words are initialised atomics.
+    // SAFETY: the waker is alive (owned or borrowed), so the allocation is, and the slot it
+    // names is below `len`.
     unsafe {
-        let h = header.as_ref();
-        mark(h, words(header, h.plan.live_offset), index);
+        let (header, index) = from_slot(data);
+        wake_child(header, index);
     }
 }
 
