@@ -1090,6 +1090,63 @@ mod loom_models {
         });
     }
 
+    /// A poll with rounds while two threads wake children in different words: no child is polled
+    /// twice in the poll, and a child the poll did not reach was announced to the parent and
+    /// is due at the next poll.
+    #[test]
+    fn loom_rounds_poll_each_child_once_and_lose_no_wake() {
+        loom::model(|| {
+            let parent = Arc::new(Parent::default());
+            let parent_waker = futures_util::task::waker(parent.clone());
+            let mut set = WakeSet::new(BITS * 2);
+            set.register(&parent_waker);
+            let children = [1, BITS + 6];
+            let threads: Vec<_> = children
+                .iter()
+                .map(|&i| {
+                    let waker: Waker = (*set.waker(i)).clone();
+                    loom::thread::spawn(move || waker.wake())
+                })
+                .collect();
+            set.begin_poll();
+            let mut polled = Vec::new();
+            let mut first_round = true;
+            loop {
+                let mut any = false;
+                while let Some(i) = set.next_taken() {
+                    if set.begin_child(i, first_round) {
+                        any = true;
+                        polled.push(i);
+                    }
+                }
+                if !any || !set.snapshot_live() {
+                    break;
+                }
+                first_round = false;
+            }
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            let mut once = polled.clone();
+            once.sort_unstable();
+            once.dedup();
+            assert_eq!(once.len(), polled.len(), "a child polled twice in one poll");
+            let missed: Vec<usize> = children
+                .into_iter()
+                .filter(|i| !polled.contains(i))
+                .collect();
+            if !missed.is_empty() {
+                assert!(parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0);
+                set.begin_poll();
+                let next: Vec<usize> = core::iter::from_fn(|| set.next_taken()).collect();
+                assert!(
+                    missed.iter().all(|i| next.contains(i)),
+                    "{missed:?} not in {next:?}"
+                );
+            }
+        });
+    }
+
     #[test]
     fn loom_last_waker_frees_the_set() {
         loom::model(|| {
