@@ -8,7 +8,7 @@
 //! themselves in a small group, never cause it:
 //!
 //! ```text
-//! [ Header | slots (u32 each) | live bits | next bits | taken bits | poll epochs (u32 each) ]
+//! [ Header | slots (u32 each) | live bits | next bits | taken bits | poll epochs (u8 each) ]
 //! ```
 //!
 //! * Child `i`'s waker is a [`RawWaker`] whose data pointer is the address of slot `i`. The slot
@@ -24,9 +24,10 @@
 //!   the group is polling right now (the header's `current`), a self-wake, goes there: it is due
 //!   at the next poll of the group, never in a later round of the current one. Every other wake
 //!   goes to the live bits.
-//! * The **poll epochs** say in which poll of the group each child was last polled; a child
-//!   woken again after its poll in the current poll is moved to the next bits instead of being
-//!   polled twice. Only the poller reads or writes them.
+//! * The **poll epochs** say in which poll of the group each child was last polled (modulo 255:
+//!   a child last polled exactly 255 polls ago looks polled, which only delays it by one poll);
+//!   a child woken again after its poll in the current poll is moved to the next bits instead of
+//!   being polled twice. Only the poller reads or writes them.
 //! * The **taken bits** are the poller's private copy, same shape as the live bits. At the start of
 //!   a sweep the poller swaps the live words it can reach from the top down to zero and ORs them
 //!   into the taken bits: that is the snapshot of "children woken before the sweep began". The
@@ -61,10 +62,10 @@ use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::NonNull;
 #[cfg(not(loom))]
-use core::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 #[cfg(loom)]
-use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use loom::sync::atomic::{fence, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use alloc::alloc::{alloc, dealloc, handle_alloc_error};
 use futures_util::task::AtomicWaker;
@@ -97,8 +98,8 @@ struct Header {
     /// routes a wake to the other set, and both are taken at the start of every poll.
     current: AtomicUsize,
     /// Number of the group's current poll (never 0), touched only by the poller: a child
-    /// whose epoch equals it was polled in this poll already.
-    epoch: AtomicU32,
+    /// whose epoch equals it was polled in this poll already. Counts 1..=255 and wraps.
+    epoch: AtomicU8,
     /// Number of children (slots).
     len: usize,
     /// Where everything else sits in the allocation; immutable.
@@ -124,7 +125,7 @@ struct Plan {
     next_offset: usize,
     /// Byte offset of the taken words from the start of the allocation.
     taken_offset: usize,
-    /// Byte offset of the per-child poll epochs (`u32` each, poller only).
+    /// Byte offset of the per-child poll epochs (`u8` each, poller only).
     epochs_offset: usize,
     /// The layout the allocation was made with, to free it.
     layout: Layout,
@@ -156,7 +157,7 @@ impl Plan {
             .extend(slots)
             .expect("wake set layout overflows");
         debug_assert_eq!(slots_offset, SLOTS_OFFSET);
-        let epochs = Layout::array::<AtomicU32>(len).expect("epoch layout overflows");
+        let epochs = Layout::array::<AtomicU8>(len).expect("epoch layout overflows");
         let (layout, live_offset) = layout.extend(bits).expect("wake set layout overflows");
         let (layout, next_offset) = layout.extend(bits).expect("wake set layout overflows");
         let (layout, taken_offset) = layout.extend(bits).expect("wake set layout overflows");
@@ -205,7 +206,7 @@ impl WakeSet {
         // SAFETY: `base` is a fresh allocation of `plan.layout`, which starts with a `Header` at
         // offset 0 (aligned, since the layout's alignment is at least `Header`'s), followed by
         // `len` `u32`s at `SLOTS_OFFSET`, three arrays of `plan.words` `AtomicUsize`s and one of
-        // `len` `AtomicU32`s at the recorded offsets, each in bounds and aligned by
+        // `len` `AtomicU8`s at the recorded offsets, each in bounds and aligned by
         // `Layout::extend`. We initialise every one of them before any reference to them is
         // formed.
         unsafe {
@@ -213,7 +214,7 @@ impl WakeSet {
                 refs: AtomicUsize::new(1),
                 parent: AtomicWaker::new(),
                 current: AtomicUsize::new(usize::MAX),
-                epoch: AtomicU32::new(0),
+                epoch: AtomicU8::new(0),
                 len,
                 plan,
             });
@@ -228,9 +229,9 @@ impl WakeSet {
                     words.add(w).write(AtomicUsize::new(0));
                 }
             }
-            let epochs = base.as_ptr().add(plan.epochs_offset).cast::<AtomicU32>();
+            let epochs = base.as_ptr().add(plan.epochs_offset).cast::<AtomicU8>();
             for i in 0..len {
-                epochs.add(i).write(AtomicU32::new(0));
+                epochs.add(i).write(AtomicU8::new(0));
             }
         }
         WakeSet { header }
@@ -262,9 +263,9 @@ impl WakeSet {
         unsafe { words(self.header, self.header().plan.taken_offset) }
     }
 
-    fn epochs(&self) -> &[AtomicU32] {
+    fn epochs(&self) -> &[AtomicU8] {
         let h = self.header();
-        // SAFETY: `epochs_offset` starts an initialised, aligned array of `len` `AtomicU32`s
+        // SAFETY: `epochs_offset` starts an initialised, aligned array of `len` `AtomicU8`s
         // inside the allocation, alive while we hold our count (and borrowed from `self`).
         unsafe {
             core::slice::from_raw_parts(
@@ -978,6 +979,41 @@ mod tests {
         set.waker(BITS * BITS + 1).wake_by_ref();
         assert_eq!(drain(&mut set), [3, BITS * BITS + 1]);
         assert!(drain(&mut set).is_empty());
+    }
+
+    #[test]
+    fn a_child_last_polled_255_polls_ago_is_delayed_one_poll_not_lost() {
+        let mut set = WakeSet::new(2);
+        set.begin_poll();
+        assert!(set.begin_child(1, true));
+        for _ in 0..255 {
+            set.begin_poll();
+        }
+        // The epoch wrapped to the one child 1 was polled in; it is woken by a sibling.
+        set.waker(1).wake_by_ref();
+        assert!(set.snapshot_live());
+        assert_eq!(set.next_taken(), Some(1));
+        assert!(
+            !set.begin_child(1, false),
+            "looks polled in this poll: deferred"
+        );
+        set.begin_poll();
+        assert_eq!(set.next_taken(), Some(1), "due at the next poll");
+        assert!(set.begin_child(1, true));
+    }
+
+    #[test]
+    fn a_self_wake_waits_for_the_next_poll() {
+        let mut set = WakeSet::new(3);
+        set.begin_poll();
+        assert!(set.begin_child(2, true));
+        set.waker(2).wake_by_ref();
+        set.waker(0).wake_by_ref();
+        assert!(set.snapshot_live(), "the sibling's wake is for this poll");
+        assert_eq!(set.next_taken(), Some(0));
+        assert_eq!(set.next_taken(), None, "the self-wake is not");
+        set.begin_poll();
+        assert_eq!(set.next_taken(), Some(2));
     }
 
     #[test]
