@@ -40,6 +40,28 @@ fn hammer(chunk: &[H]) {
     }
 }
 
+/// Runs `per_chunk(t, chunk)` on one thread for each chunk `t` of `handles`, and `main` on this
+/// thread, all released at once by a barrier; returns what `main` returns.
+fn with_waking_threads<R>(
+    handles: &[H],
+    per_chunk: impl Fn(usize, &[H]) + Sync,
+    main: impl FnOnce() -> R,
+) -> R {
+    let chunks: Vec<&[H]> = handles.chunks(CHILDREN.div_ceil(THREADS)).collect();
+    let start = Barrier::new(chunks.len() + 1);
+    thread::scope(|scope| {
+        for (t, chunk) in chunks.into_iter().enumerate() {
+            let (start, per_chunk) = (&start, &per_chunk);
+            scope.spawn(move || {
+                start.wait();
+                per_chunk(t, chunk);
+            });
+        }
+        start.wait();
+        main()
+    })
+}
+
 #[test]
 fn children_woken_from_other_threads_while_the_group_is_polled() {
     for _ in 0..REPEATS {
@@ -55,22 +77,17 @@ fn drive_while_woken_from_other_threads() {
     assert!(parent.poll(group.as_mut()).is_pending());
 
     let per_thread = CHILDREN.div_ceil(THREADS);
-    let start = Barrier::new(THREADS + 1);
-    let out = thread::scope(|scope| {
-        for (t, chunk) in handles.chunks(per_thread).enumerate() {
-            let start = &start;
-            scope.spawn(move || {
-                start.wait();
-                hammer(chunk);
-                for (i, handle) in chunk.iter().enumerate() {
-                    handle.succeed(t * per_thread + i);
-                    handle.wake();
-                }
-            });
-        }
-        start.wait();
-        block_on(group.as_mut())
-    });
+    let out = with_waking_threads(
+        &handles,
+        |t, chunk| {
+            hammer(chunk);
+            for (i, handle) in chunk.iter().enumerate() {
+                handle.succeed(t * per_thread + i);
+                handle.wake();
+            }
+        },
+        || block_on(group.as_mut()),
+    );
 
     assert_eq!(out, Ok(std::array::from_fn(|i| i)));
     assert!(handles.iter().all(|h| h.drops() == 1));
@@ -93,28 +110,24 @@ fn fail_while_woken_from_other_threads() {
 
     // Only child 0 ever finishes, with an error; the other threads go on waking their children
     // while the group fails, is dropped, and after.
-    let per_thread = CHILDREN.div_ceil(THREADS);
-    let start = Barrier::new(THREADS + 1);
-    thread::scope(|scope| {
-        for (t, chunk) in handles.chunks(per_thread).enumerate() {
-            let start = &start;
-            scope.spawn(move || {
-                start.wait();
-                hammer(chunk);
-                if t == 0 {
-                    chunk[0].fail("zero");
-                    chunk[0].wake();
-                }
-                hammer(chunk);
-            });
-        }
-        start.wait();
-        let errors = block_on(group.as_mut()).unwrap_err();
-        assert_eq!(errors.iter().collect::<Vec<_>>(), [(0, &"zero")]);
-        assert_eq!(errors.cancelled(), CHILDREN - 1);
-        assert!(handles.iter().all(|h| h.drops() == 1));
-        drop(group);
-    });
+    with_waking_threads(
+        &handles,
+        |t, chunk| {
+            hammer(chunk);
+            if t == 0 {
+                chunk[0].fail("zero");
+                chunk[0].wake();
+            }
+            hammer(chunk);
+        },
+        || {
+            let errors = block_on(group.as_mut()).unwrap_err();
+            assert_eq!(errors.iter().collect::<Vec<_>>(), [(0, &"zero")]);
+            assert_eq!(errors.cancelled(), CHILDREN - 1);
+            assert!(handles.iter().all(|h| h.drops() == 1));
+            drop(group);
+        },
+    );
     assert!(handles.iter().all(|h| h.drops() == 1));
 }
 
@@ -190,19 +203,13 @@ fn drop_while_woken_from_other_threads() {
     let mut group = Box::pin(try_join(children));
     assert!(parent.poll(group.as_mut()).is_pending());
 
-    let start = Barrier::new(THREADS + 1);
-    let per_thread = CHILDREN.div_ceil(THREADS);
-    thread::scope(|scope| {
-        for chunk in handles.chunks(per_thread) {
-            let start = &start;
-            scope.spawn(move || {
-                start.wait();
-                hammer(chunk);
-            });
-        }
-        start.wait();
-        drop(group);
-        assert!(handles.iter().all(|h| h.drops() == 1));
-    });
+    with_waking_threads(
+        &handles,
+        |_, chunk| hammer(chunk),
+        || {
+            drop(group);
+            assert!(handles.iter().all(|h| h.drops() == 1));
+        },
+    );
     assert!(handles.iter().all(|h| h.drops() == 1));
 }
