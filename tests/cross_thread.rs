@@ -4,12 +4,14 @@
 
 mod support;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Barrier;
 use std::task::Waker;
 use std::thread;
 
 use futures::executor::block_on;
-use taskgroup::try_join;
+use taskgroup::{try_join, ErrorGroup};
 
 use support::{probe_array, Handle, Parent};
 
@@ -21,6 +23,7 @@ const ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
 const REPEATS: usize = if cfg!(miri) { 2 } else { 20 };
 
 type H = Handle<usize, &'static str>;
+type Outcome = Result<[usize; CHILDREN], ErrorGroup<&'static str>>;
 
 /// Wakes every child of `chunk` `ROUNDS` times over: by reference through an owned clone, by
 /// value through a fresh clone, and through the waker the probe stored.
@@ -38,6 +41,15 @@ fn hammer(chunk: &[H]) {
             }
         }
     }
+}
+
+/// A group of `CHILDREN` probes, polled once so that every child holds its waker.
+fn started_group() -> (Pin<Box<impl Future<Output = Outcome>>>, [H; CHILDREN]) {
+    let parent = Parent::new();
+    let (children, handles) = probe_array::<usize, &str, CHILDREN>();
+    let mut group = Box::pin(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    (group, handles)
 }
 
 /// Runs `per_chunk(t, chunk)` on one thread for each chunk `t` of `handles`, and `main` on this
@@ -70,11 +82,7 @@ fn children_woken_from_other_threads_while_the_group_is_polled() {
 }
 
 fn drive_while_woken_from_other_threads() {
-    let parent = Parent::new();
-    let (children, handles) = probe_array::<usize, &str, CHILDREN>();
-    let mut group = Box::pin(try_join(children));
-    // The first poll hands every child its waker.
-    assert!(parent.poll(group.as_mut()).is_pending());
+    let (mut group, handles) = started_group();
 
     let per_thread = CHILDREN.div_ceil(THREADS);
     let out = with_waking_threads(
@@ -103,10 +111,7 @@ fn failing_while_children_are_woken_from_other_threads() {
 }
 
 fn fail_while_woken_from_other_threads() {
-    let parent = Parent::new();
-    let (children, handles) = probe_array::<usize, &str, CHILDREN>();
-    let mut group = Box::pin(try_join(children));
-    assert!(parent.poll(group.as_mut()).is_pending());
+    let (mut group, handles) = started_group();
 
     // Only child 0 ever finishes, with an error; the other threads go on waking their children
     // while the group fails, is dropped, and after.
@@ -198,10 +203,7 @@ fn dropping_the_group_while_other_threads_wake_its_children() {
 }
 
 fn drop_while_woken_from_other_threads() {
-    let parent = Parent::new();
-    let (children, handles) = probe_array::<usize, &str, CHILDREN>();
-    let mut group = Box::pin(try_join(children));
-    assert!(parent.poll(group.as_mut()).is_pending());
+    let (group, handles) = started_group();
 
     with_waking_threads(
         &handles,
