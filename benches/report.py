@@ -254,30 +254,24 @@ def markdown(rows, cells_path):
       "allocated (every allocation's size summed, not the peak), divided by n. A child is "
       f"{rows[0]['child_size']} bytes and its output 8. Each cell: `allocations / bytes per child`.")
     w("")
-    for workload in WORKLOADS:
-        w(f"**{workload}**")
-        w("")
-        imps = [i for i in IMPLEMENTATIONS
-                if any(r["implementation"] == i and r["workload"] == workload for r in rows)]
-        w("| shape | n | " + " | ".join(SHORT[i] for i in imps) + " |")
-        w("|---|--:|" + "--:|" * len(imps))
-        for shape in SHAPES:
-            for n in sizes_of(rows, workload, shape):
-                cells = []
-                for imp in imps:
-                    r = idx.get((workload, imp, shape, n))
-                    if r is None:
-                        cells.append("—")
-                    elif r["status"] != "ok":
-                        cells.append("never returns")
-                    else:
-                        cells.append(f"{r['allocations']} / {bytes_per_child(r):.1f}")
-                w(f"| {shape} | {n} | " + " | ".join(cells) + " |")
-        w("")
+    def alloc_cell(r):
+        if r is None:
+            return "—"
+        if r["status"] != "ok":
+            return "never returns"
+        return f"{r['allocations']} / {bytes_per_child(r):.1f}"
+
+    per_workload_tables(w, rows, idx, alloc_cell)
 
     # Full tables
     w("### Every cell: ns per child [allocations by the join]")
     w("")
+    per_workload_tables(w, rows, idx, cell_text)
+    return "\n".join(out)
+
+
+def per_workload_tables(w, rows, idx, cell):
+    """One table per workload: a row per (shape, n), a column per implementation it has."""
     for workload in WORKLOADS:
         w(f"**{workload}**")
         w("")
@@ -287,10 +281,9 @@ def markdown(rows, cells_path):
         w("|---|--:|" + "--:|" * len(imps))
         for shape in SHAPES:
             for n in sizes_of(rows, workload, shape):
-                cells = [cell_text(idx.get((workload, imp, shape, n))) for imp in imps]
+                cells = [cell(idx.get((workload, imp, shape, n))) for imp in imps]
                 w(f"| {shape} | {n} | " + " | ".join(cells) + " |")
         w("")
-    return "\n".join(out)
 
 
 def targets(rows, idx):

@@ -279,7 +279,7 @@ impl WakeSet {
         }
     }
 
-    /// Registers the waker of the task polling the group. Call before [`WakeSet::snapshot`].
+    /// Registers the waker of the task polling the group. Call before [`WakeSet::begin_poll`].
     pub(crate) fn register(&self, parent: &Waker) {
         self.header().parent.register(parent);
     }
@@ -291,7 +291,7 @@ impl WakeSet {
         let epoch = h.epoch.load(Ordering::Relaxed).wrapping_add(1).max(1);
         h.epoch.store(epoch, Ordering::Relaxed);
         h.current.store(usize::MAX, Ordering::Relaxed);
-        let top = self.header().plan.levels - 1;
+        let top = h.plan.levels - 1;
         self.take_word(self.next_poll(), top, 0);
         self.take_word(self.live(), top, 0);
     }
@@ -301,14 +301,6 @@ impl WakeSet {
     pub(crate) fn snapshot_live(&mut self) -> bool {
         let top = self.header().plan.levels - 1;
         self.take_word(self.live(), top, 0)
-    }
-
-    /// Takes the snapshot of [`WakeSet::begin_poll`] alone, for tests.
-    #[cfg(test)]
-    pub(crate) fn snapshot(&mut self) {
-        let top = self.header().plan.levels - 1;
-        self.take_word(self.next_poll(), top, 0);
-        self.take_word(self.live(), top, 0);
     }
 
     /// Swaps one word of `source` to zero and moves what it covered into the taken bits; `true`
@@ -398,10 +390,10 @@ impl WakeSet {
         Some(index)
     }
 
-    /// Takes a snapshot and returns all of it, for tests.
+    /// Starts a poll and returns its whole snapshot, for tests.
     #[cfg(test)]
     pub(crate) fn drain(&mut self) -> alloc::vec::Vec<usize> {
-        self.snapshot();
+        self.begin_poll();
         core::iter::from_fn(|| self.next_taken()).collect()
     }
 
@@ -924,10 +916,6 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
-    fn drain(set: &mut WakeSet) -> Vec<usize> {
-        set.drain()
-    }
-
     #[test]
     fn plan_levels_grow_by_word_width() {
         assert_eq!(Plan::new(0).levels, 1);
@@ -949,8 +937,8 @@ mod tests {
             }
             picks.sort_unstable();
             picks.dedup();
-            assert_eq!(drain(&mut set), picks, "len {len}");
-            assert!(drain(&mut set).is_empty(), "len {len}");
+            assert_eq!(set.drain(), picks, "len {len}");
+            assert!(set.drain().is_empty(), "len {len}");
             assert!(!set.any_live());
         }
     }
@@ -959,12 +947,12 @@ mod tests {
     fn wakes_during_a_sweep_wait_for_the_next_snapshot() {
         let mut set = WakeSet::new(BITS * 2);
         set.waker(1).wake_by_ref();
-        set.snapshot();
+        set.begin_poll();
         assert_eq!(set.next_taken(), Some(1));
         set.waker(1).wake_by_ref();
         set.waker(BITS + 1).wake_by_ref();
         assert_eq!(set.next_taken(), None);
-        assert_eq!(drain(&mut set), [1, BITS + 1]);
+        assert_eq!(set.drain(), [1, BITS + 1]);
     }
 
     #[test]
@@ -972,13 +960,13 @@ mod tests {
         let mut set = WakeSet::new(BITS * BITS + 2);
         set.waker(BITS + 1).wake_by_ref();
         set.forget_wake(BITS + 1);
-        assert!(drain(&mut set).is_empty());
+        assert!(set.drain().is_empty());
         set.waker(BITS + 1).wake_by_ref();
         set.forget_wake(BITS + 1);
         set.waker(3).wake_by_ref();
         set.waker(BITS * BITS + 1).wake_by_ref();
-        assert_eq!(drain(&mut set), [3, BITS * BITS + 1]);
-        assert!(drain(&mut set).is_empty());
+        assert_eq!(set.drain(), [3, BITS * BITS + 1]);
+        assert!(set.drain().is_empty());
     }
 
     #[test]
@@ -1047,24 +1035,25 @@ mod loom_models {
         }
     }
 
-    fn drain(set: &mut WakeSet) -> Vec<usize> {
-        set.drain()
+    /// A set of `len` children whose parent waker counts its wakes.
+    fn registered(len: usize) -> (Arc<Parent>, WakeSet) {
+        let parent = Arc::new(Parent::default());
+        let set = WakeSet::new(len);
+        set.register(&futures_util::task::waker(parent.clone()));
+        (parent, set)
     }
 
     /// Wakes `children` from two threads while the poller sweeps once. Afterwards every woken
     /// child was either in that sweep, or the parent was woken and the next sweep yields it.
     fn racing_wakes_are_never_lost(len: usize, children: [usize; 2]) {
         loom::model(move || {
-            let parent = Arc::new(Parent::default());
-            let parent_waker = futures_util::task::waker(parent.clone());
-            let mut set = WakeSet::new(len);
-            set.register(&parent_waker);
+            let (parent, mut set) = registered(len);
             let wakers: Vec<Waker> = children.iter().map(|&i| (*set.waker(i)).clone()).collect();
             let threads: Vec<_> = wakers
                 .into_iter()
                 .map(|waker| loom::thread::spawn(move || waker.wake()))
                 .collect();
-            let seen = drain(&mut set);
+            let seen = set.drain();
             for thread in threads {
                 thread.join().unwrap();
             }
@@ -1078,7 +1067,7 @@ mod loom_models {
                     parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0,
                     "children {missed:?} woken after the snapshot, but the parent was not woken"
                 );
-                let mut next = drain(&mut set);
+                let mut next = set.drain();
                 next.dedup();
                 let mut missed = missed;
                 missed.dedup();
@@ -1107,21 +1096,18 @@ mod loom_models {
     #[test]
     fn loom_forgetting_a_wake_loses_no_other_wake() {
         loom::model(|| {
-            let parent = Arc::new(Parent::default());
-            let parent_waker = futures_util::task::waker(parent.clone());
-            let mut set = WakeSet::new(BITS * 2);
-            set.register(&parent_waker);
+            let (parent, mut set) = registered(BITS * 2);
             let one: Waker = (*set.waker(1)).clone();
             let other: Waker = (*set.waker(BITS + 2)).clone();
             let a = loom::thread::spawn(move || one.wake());
             let b = loom::thread::spawn(move || other.wake());
             set.forget_wake(1);
-            let seen = drain(&mut set);
+            let seen = set.drain();
             a.join().unwrap();
             b.join().unwrap();
             if !seen.contains(&(BITS + 2)) {
                 assert!(parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0);
-                assert!(drain(&mut set).contains(&(BITS + 2)));
+                assert!(set.drain().contains(&(BITS + 2)));
             }
         });
     }
@@ -1132,10 +1118,7 @@ mod loom_models {
     #[test]
     fn loom_rounds_poll_each_child_once_and_lose_no_wake() {
         loom::model(|| {
-            let parent = Arc::new(Parent::default());
-            let parent_waker = futures_util::task::waker(parent.clone());
-            let mut set = WakeSet::new(BITS * 2);
-            set.register(&parent_waker);
+            let (parent, mut set) = registered(BITS * 2);
             let children = [1, BITS + 6];
             let threads: Vec<_> = children
                 .iter()

@@ -8,7 +8,7 @@ use core::task::Context;
 
 use pin_project::pin_project;
 
-use super::{poll_row, private, slot_at, Interpret, IntoShape, Shape, Slot, Step};
+use super::{private, slot_at, Interpret, IntoShape, Shape, Slot, Step};
 
 type Value<M, F> = <<F as Future>::Output as Interpret<M>>::Value;
 
@@ -64,7 +64,7 @@ where
 
     #[inline]
     fn poll_child(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step<Self::Error> {
-        poll_row::<M, _, _>(self.project().slots, index, cx)
+        slot_at(self.project().slots, index).poll::<M>(cx)
     }
 
     #[inline]

@@ -242,20 +242,6 @@ pub(crate) fn slot_at<T>(slots: Pin<&mut [T]>, index: usize) -> Pin<&mut T> {
     unsafe { slots.map_unchecked_mut(|row| &mut row[index]) }
 }
 
-/// Polls slot `index` of a row, for the array and vec adapters.
-#[inline]
-pub(crate) fn poll_row<M, F, V>(
-    row: Pin<&mut [Slot<F, V>]>,
-    index: usize,
-    cx: &mut Context<'_>,
-) -> Step<<F::Output as Interpret<M>>::Error>
-where
-    F: Future,
-    F::Output: Interpret<M, Value = V>,
-{
-    slot_at(row, index).poll::<M>(cx)
-}
-
 pub(crate) mod private {
     //! Seals the crate's traits: only the crate implements them.
 

@@ -8,7 +8,7 @@ use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::Context;
 
-use super::{poll_row, private, slot_at, Interpret, IntoShape, Shape, Slot, Step};
+use super::{private, slot_at, Interpret, IntoShape, Shape, Slot, Step};
 
 type Value<M, F> = <<F as Future>::Output as Interpret<M>>::Value;
 
@@ -84,7 +84,7 @@ where
 
     #[inline]
     fn poll_child(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step<Self::Error> {
-        poll_row::<M, _, _>(self.get_mut().slots.as_mut(), index, cx)
+        slot_at(self.get_mut().slots.as_mut(), index).poll::<M>(cx)
     }
 
     #[inline]
