@@ -79,6 +79,24 @@ impl<E> ErrorGroup<E> {
         }
     }
 
+    /// A group of every error of `rows`, the row position as child index; `None` if empty.
+    /// Reserves once for all of them.
+    pub(crate) fn from_rows(rows: impl ExactSizeIterator<Item = E>) -> Option<Self> {
+        let len = rows.len();
+        let mut group: Option<Self> = None;
+        for (index, error) in rows.enumerate() {
+            match &mut group {
+                Some(group) => group.push(index, error),
+                None => {
+                    let mut first = ErrorGroup::new(index, error);
+                    first.reserve(len - 1);
+                    group = Some(first);
+                }
+            }
+        }
+        group
+    }
+
     /// Makes room for `additional` more errors in one allocation (with `alloc`).
     pub(crate) fn reserve(&mut self, additional: usize) {
         #[cfg(feature = "alloc")]
@@ -338,6 +356,63 @@ impl<E> IntoIterator for ErrorGroup<E> {
     fn into_iter(self) -> IntoIter<E> {
         IntoIter {
             inner: self.errors.into_iter(),
+        }
+    }
+}
+
+/// Why [`first_ok`](crate::first_ok) found no success: it had no children, or every child failed.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::future::{ready, Ready};
+/// use taskgroup::FirstOkError;
+///
+/// let failed = taskgroup::first_ok([ready(Err::<u8, _>("a")), ready(Err("b"))]).await;
+/// let Err(FirstOkError::AllFailed(errors)) = failed else { panic!() };
+/// assert_eq!(errors.iter().collect::<Vec<_>>(), [(0, &"a"), (1, &"b")]);
+///
+/// let none: [Ready<Result<u8, ()>>; 0] = [];
+/// assert_eq!(taskgroup::first_ok(none).await, Err(FirstOkError::Empty));
+/// # });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FirstOkError<E> {
+    /// The group had no children, so nothing could succeed.
+    Empty,
+    /// Every child failed: their errors, in child order.
+    AllFailed(ErrorGroup<E>),
+}
+
+impl<E> FirstOkError<E> {
+    /// The children's errors, or `None` for a group of no children.
+    ///
+    /// ```
+    /// let empty: taskgroup::FirstOkError<()> = taskgroup::FirstOkError::Empty;
+    /// assert!(empty.into_errors().is_none());
+    /// ```
+    pub fn into_errors(self) -> Option<ErrorGroup<E>> {
+        match self {
+            FirstOkError::Empty => None,
+            FirstOkError::AllFailed(errors) => Some(errors),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for FirstOkError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FirstOkError::Empty => f.write_str("no child succeeded: the group had no children"),
+            FirstOkError::AllFailed(errors) => write!(f, "no child succeeded: {errors}"),
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for FirstOkError<E> {
+    /// The error group when every child failed.
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            FirstOkError::Empty => None,
+            FirstOkError::AllFailed(errors) => Some(errors),
         }
     }
 }

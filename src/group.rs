@@ -36,7 +36,8 @@ use futures_util::future::FusedFuture;
 use pin_project::pin_project;
 
 use crate::error::ErrorGroup;
-use crate::shape::{mode, IntoShape, Shape, Step};
+use crate::shape::{mode, Finish, IntoShape, Shape, Step};
+use crate::stop::Unfinished;
 #[cfg(feature = "alloc")]
 use crate::wake::{LazySweep, WakeSet};
 
@@ -94,14 +95,102 @@ where
 /// assert_eq!(squares, [1, 4, 9, 16]);
 /// # });
 /// ```
-pub fn join<C>(children: C) -> JoinFuture<C::Shape>
+pub fn join<C>(children: C) -> TaskGroupFuture<C::Shape>
 where
     C: IntoShape<mode::Join>,
-    C::Shape: Shape<Error = core::convert::Infallible>,
 {
-    JoinFuture {
-        inner: TaskGroupFuture::new(children.into_shape()),
-    }
+    TaskGroupFuture::new(children.into_shape())
+}
+
+/// Runs every child to completion, whatever the others do, and returns each child's `Result` in
+/// input order: the supervisor intent (Python's `gather(return_exceptions=True)`, Kotlin's
+/// `supervisorScope`).
+///
+/// Nothing is dropped because of an error: a failing child does not disturb its siblings. Takes
+/// a tuple (children may have different `Ok` types and must share one error type), an array, a
+/// `Vec` or a [`TaskGroup`](crate::TaskGroup); the output has the same shape, one `Result` per
+/// child.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// async fn fetch(id: u32) -> Result<String, String> {
+///     if id % 2 == 0 { Ok(format!("page {id}")) } else { Err(format!("{id}: not found")) }
+/// }
+///
+/// let results = taskgroup::settle([fetch(2), fetch(3), fetch(4)]).await;
+/// assert_eq!(results, [Ok("page 2".into()), Err("3: not found".into()), Ok("page 4".into())]);
+///
+/// // A tuple keeps each child's own `Ok` type.
+/// let (a, b) = taskgroup::settle((async { Ok::<_, String>(1) }, async { Err::<char, _>("no".to_string()) })).await;
+/// assert_eq!((a, b), (Ok(1), Err("no".to_string())));
+/// # });
+/// ```
+pub fn settle<C>(children: C) -> TaskGroupFuture<C::Shape>
+where
+    C: IntoShape<mode::Settle>,
+{
+    TaskGroupFuture::new(children.into_shape())
+}
+
+/// Returns the first child to succeed, with its index, and drops every other child at once.
+///
+/// Children that fail before one succeeds are simply finished. If every child fails, the output
+/// is [`FirstOkError::AllFailed`](crate::FirstOkError::AllFailed) with all their errors in child
+/// order; a group of no children fails with [`FirstOkError::Empty`](crate::FirstOkError::Empty)
+/// rather than waiting forever. If several children succeed in the same poll, the lowest index
+/// wins. Takes a tuple whose children all have the same `Ok` and error types, an array, a `Vec` or
+/// a [`TaskGroup`](crate::TaskGroup).
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use taskgroup::FirstOkError;
+///
+/// async fn mirror(id: u32) -> Result<String, String> {
+///     if id == 0 { Err("mirror 0 is down".into()) } else { Ok(format!("data from mirror {id}")) }
+/// }
+///
+/// let (index, data) = taskgroup::first_ok([mirror(0), mirror(1), mirror(2)]).await.unwrap();
+/// assert_eq!((index, data.as_str()), (1, "data from mirror 1"));
+///
+/// let Err(FirstOkError::AllFailed(errors)) = taskgroup::first_ok([mirror(0)]).await else { panic!() };
+/// assert_eq!(errors.first(), (0, &"mirror 0 is down".to_string()));
+/// # });
+/// ```
+pub fn first_ok<C>(children: C) -> TaskGroupFuture<C::Shape>
+where
+    C: IntoShape<mode::FirstOk>,
+{
+    TaskGroupFuture::new(children.into_shape()).stop_on_first_error()
+}
+
+/// Returns the output of the first child to finish, success or not, with its index, and drops
+/// every other child at once.
+///
+/// If several children finish in the same poll, the lowest index wins. Takes a tuple whose
+/// children have one output type, an array, a `Vec` or a [`TaskGroup`](crate::TaskGroup).
+///
+/// # Panics
+///
+/// If there are no children: a race of none would never finish.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use futures::future::{pending, ready, Either};
+///
+/// let (winner, output) = taskgroup::race([Either::Left(pending()), Either::Right(ready("fast"))]).await;
+/// assert_eq!((winner, output), (1, "fast"));
+/// # });
+/// ```
+pub fn race<C>(children: C) -> TaskGroupFuture<C::Shape>
+where
+    C: IntoShape<mode::Race>,
+{
+    let group = TaskGroupFuture::new(children.into_shape());
+    assert!(
+        !group.is_empty(),
+        "`taskgroup::race` needs at least one child: a race of none has no winner"
+    );
+    group.stop_on_first_error()
 }
 
 /// Where a group is in its life.
@@ -367,10 +456,13 @@ impl<E> Tally<E> {
     }
 }
 
-impl<S: Shape> Future for TaskGroupFuture<S> {
-    type Output = Result<S::Output, ErrorGroup<S::Error>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl<S: Shape> TaskGroupFuture<S> {
+    /// The engine's poll, the same for every mode: the outputs, or the errors of the failing
+    /// sweep with every unfinished child dropped.
+    fn poll_engine(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<S::Output, ErrorGroup<S::Error>>> {
         let this = self.project();
         let core = this.core;
         let mut shape = this.shape;
@@ -383,16 +475,8 @@ impl<S: Shape> Future for TaskGroupFuture<S> {
         }
         if let Some(mut errors) = core.tally.errors.take() {
             // Fail fast: drop every unfinished child and every stored output, in place, before
-            // returning. Mark the group done first: if a child's destructor panics, the group
-            // is not left half-failed and still drops the rest when it is dropped.
-            core.finish();
-            let mut cancelled = 0;
-            for index in 0..shape.len() {
-                if shape.as_mut().release(index) {
-                    cancelled += 1;
-                }
-            }
-            errors.set_cancelled(cancelled);
+            // returning.
+            errors.set_cancelled(core.release_all(shape, |_| {}));
             return Poll::Ready(Err(errors));
         }
         if core.tally.running == 0 {
@@ -401,9 +485,60 @@ impl<S: Shape> Future for TaskGroupFuture<S> {
         }
         Poll::Pending
     }
+
+    /// Ends the group from outside (a deadline, a cancel): drops every unfinished child and every
+    /// stored output in place, and reports the children that were unfinished.
+    pub(crate) fn interrupt(self: Pin<&mut Self>) -> Unfinished {
+        let this = self.project();
+        assert!(
+            this.core.phase != Phase::Done,
+            "`TaskGroupFuture` polled after it completed"
+        );
+        let mut unfinished = Unfinished::default();
+        this.core
+            .release_all(this.shape, |index| unfinished.push(index));
+        unfinished
+    }
 }
 
-impl<S: Shape> FusedFuture for TaskGroupFuture<S> {
+impl<E> Core<E> {
+    /// Marks the group done, then drops every child and output in place; calls `unfinished`
+    /// with the index of each child that was still running, and returns how many there were.
+    /// Marking the group done first means that if a destructor panics, the group is not left
+    /// half-released: it still drops the rest when it is dropped.
+    fn release_all<S: Shape>(
+        &mut self,
+        mut shape: Pin<&mut S>,
+        mut unfinished: impl FnMut(usize),
+    ) -> usize {
+        self.finish();
+        let mut count = 0;
+        for index in 0..shape.len() {
+            if shape.as_mut().release(index) {
+                unfinished(index);
+                count += 1;
+            }
+        }
+        count
+    }
+}
+
+impl<S: Shape> Future for TaskGroupFuture<S>
+where
+    S::Mode: Finish<S>,
+{
+    type Output = <S::Mode as Finish<S>>::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_engine(cx).map(<S::Mode as Finish<S>>::finish)
+    }
+}
+
+impl<S: Shape> FusedFuture for TaskGroupFuture<S>
+where
+    S::Mode: Finish<S>,
+{
     fn is_terminated(&self) -> bool {
         self.core.phase == Phase::Done
     }
@@ -416,39 +551,5 @@ impl<S: Shape> core::fmt::Debug for TaskGroupFuture<S> {
             .field("running", &self.core.tally.running)
             .field("phase", &self.core.phase)
             .finish_non_exhaustive()
-    }
-}
-
-/// A group of infallible children polled in place; see [`join`].
-///
-/// Output: `S::Output`, every child's output in input order.
-///
-/// ```
-/// let group: taskgroup::JoinFuture<_> = taskgroup::join((async { 1 }, async { 'x' }));
-/// assert_eq!(futures::executor::block_on(group), (1, 'x'));
-/// ```
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-#[pin_project]
-#[derive(Debug)]
-pub struct JoinFuture<S: Shape<Error = core::convert::Infallible>> {
-    #[pin]
-    inner: TaskGroupFuture<S>,
-}
-
-impl<S: Shape<Error = core::convert::Infallible>> Future for JoinFuture<S> {
-    type Output = S::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<S::Output> {
-        match self.project().inner.poll(cx) {
-            Poll::Ready(Ok(outputs)) => Poll::Ready(outputs),
-            Poll::Ready(Err(_)) => unreachable!("infallible children cannot fail"),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<S: Shape<Error = core::convert::Infallible>> FusedFuture for JoinFuture<S> {
-    fn is_terminated(&self) -> bool {
-        self.inner.is_terminated()
     }
 }

@@ -117,12 +117,16 @@ extern crate std;
 mod error;
 mod group;
 pub mod shape;
+mod stop;
 #[cfg(feature = "alloc")]
 mod task_group;
 #[cfg(feature = "alloc")]
 mod wake;
 
-pub use error::{ErrorGroup, IntoIter, Iter};
-pub use group::{join, try_join, JoinFuture, TaskGroupFuture};
+pub use error::{ErrorGroup, FirstOkError, IntoIter, Iter};
+pub use group::{first_ok, join, race, settle, try_join, TaskGroupFuture};
+#[cfg(feature = "alloc")]
+pub use stop::{CancelHandle, Cancellation};
+pub use stop::{Deadline, Either, Interrupted, Reason, Stop, Until};
 #[cfg(feature = "alloc")]
 pub use task_group::TaskGroup;

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::future::{Future, IntoFuture};
 
-use crate::group::{JoinFuture, TaskGroupFuture};
+use crate::group::TaskGroupFuture;
 use crate::shape::{mode, private, Interpret, IntoShape, VecShape};
 
 /// A group of children of one type, built with [`push`](TaskGroup::push), [`FromIterator`] or
@@ -117,7 +117,7 @@ impl<F: Future> TaskGroup<F> {
     /// assert_eq!(group.join().await, ['a', 'b']);
     /// # });
     /// ```
-    pub fn join(self) -> JoinFuture<VecShape<mode::Join, F>> {
+    pub fn join(self) -> TaskGroupFuture<VecShape<mode::Join, F>> {
         crate::join(self.children)
     }
 }

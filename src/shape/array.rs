@@ -54,6 +54,7 @@ impl<M, F: Future, const N: usize> Shape for ArrayShape<M, F, N>
 where
     F::Output: Interpret<M>,
 {
+    type Mode = M;
     type Output = [Value<M, F>; N];
     type Error = <F::Output as Interpret<M>>::Error;
 

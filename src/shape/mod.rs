@@ -7,11 +7,14 @@
 //! in the engine, never here. You meet these types only as the `S` in
 //! [`TaskGroupFuture<S>`](crate::TaskGroupFuture).
 
+use core::convert::Infallible;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use pin_project::pin_project;
+
+use crate::error::{ErrorGroup, FirstOkError};
 
 mod array;
 mod tuple;
@@ -45,14 +48,60 @@ pub mod mode {
     /// ```
     /// use std::future::{ready, Ready};
     /// use taskgroup::shape::{mode, ArrayShape};
-    /// use taskgroup::JoinFuture;
+    /// use taskgroup::TaskGroupFuture;
     ///
-    /// let group: JoinFuture<ArrayShape<mode::Join, Ready<&str>, 2>> =
+    /// let group: TaskGroupFuture<ArrayShape<mode::Join, Ready<&str>, 2>> =
     ///     taskgroup::join([ready("a"), ready("b")]);
     /// assert_eq!(futures::executor::block_on(group), ["a", "b"]);
     /// ```
     #[derive(Debug, Clone, Copy)]
     pub struct Join;
+
+    /// Children return `Result<T, E>` and every one runs to completion: the output is each
+    /// child's `Result`. Used by [`settle`](crate::settle).
+    ///
+    /// ```
+    /// use std::future::{ready, Ready};
+    /// use taskgroup::shape::{mode, ArrayShape};
+    /// use taskgroup::TaskGroupFuture;
+    ///
+    /// let group: TaskGroupFuture<ArrayShape<mode::Settle, Ready<Result<u8, &str>>, 2>> =
+    ///     taskgroup::settle([ready(Ok(1)), ready(Err("no"))]);
+    /// assert_eq!(futures::executor::block_on(group), [Ok(1), Err("no")]);
+    /// ```
+    #[derive(Debug, Clone, Copy)]
+    pub struct Settle;
+
+    /// Children return `Result<T, E>`; the first `Ok` wins. Used by
+    /// [`first_ok`](crate::first_ok).
+    ///
+    /// Internally the roles are swapped: a child's `Err` is kept like a value, and its `Ok` ends
+    /// the group the way an error ends a [`TryJoin`] group.
+    ///
+    /// ```
+    /// use std::future::{ready, Ready};
+    /// use taskgroup::shape::{mode, ArrayShape};
+    /// use taskgroup::TaskGroupFuture;
+    ///
+    /// let group: TaskGroupFuture<ArrayShape<mode::FirstOk, Ready<Result<u8, &str>>, 2>> =
+    ///     taskgroup::first_ok([ready(Err("no")), ready(Ok(2))]);
+    /// assert_eq!(futures::executor::block_on(group).unwrap(), (1, 2));
+    /// ```
+    #[derive(Debug, Clone, Copy)]
+    pub struct FirstOk;
+
+    /// The first child to finish wins, whatever its output. Used by [`race`](crate::race).
+    ///
+    /// ```
+    /// use std::future::{pending, ready};
+    /// use futures::future::Either;
+    /// use taskgroup::shape::{mode, ArrayShape};
+    ///
+    /// let group = taskgroup::race([Either::Left(pending()), Either::Right(ready('b'))]);
+    /// assert_eq!(futures::executor::block_on(group), (1, 'b'));
+    /// ```
+    #[derive(Debug, Clone, Copy)]
+    pub struct Race;
 }
 
 /// How a child's output is read under mode `M`: a value to keep, or an error for the group.
@@ -88,10 +137,178 @@ impl<T, E> Interpret<mode::TryJoin> for Result<T, E> {
 impl<T> private::SealedOutput<mode::Join> for T {}
 impl<T> Interpret<mode::Join> for T {
     type Value = T;
-    type Error = core::convert::Infallible;
+    type Error = Infallible;
     #[inline]
-    fn interpret(self) -> Result<T, core::convert::Infallible> {
+    fn interpret(self) -> Result<T, Infallible> {
         Ok(self)
+    }
+}
+
+impl<T, E> private::SealedOutput<mode::Settle> for Result<T, E> {}
+impl<T, E> Interpret<mode::Settle> for Result<T, E> {
+    type Value = Result<T, E>;
+    type Error = Infallible;
+    #[inline]
+    fn interpret(self) -> Result<Result<T, E>, Infallible> {
+        Ok(self)
+    }
+}
+
+// First success swaps the roles: an `Err` is kept, an `Ok` ends the group.
+impl<T, E> private::SealedOutput<mode::FirstOk> for Result<T, E> {}
+impl<T, E> Interpret<mode::FirstOk> for Result<T, E> {
+    type Value = E;
+    type Error = T;
+    #[inline]
+    fn interpret(self) -> Result<E, T> {
+        match self {
+            Ok(value) => Err(value),
+            Err(error) => Ok(error),
+        }
+    }
+}
+
+// A race ends at the first output of any kind.
+impl<T> private::SealedOutput<mode::Race> for T {}
+impl<T> Interpret<mode::Race> for T {
+    type Value = Infallible;
+    type Error = T;
+    #[inline]
+    fn interpret(self) -> Result<Infallible, T> {
+        Err(self)
+    }
+}
+
+/// What a group of mode `Self` returns, made from the engine's result for shape `S`.
+///
+/// The engine always computes `Result<S::Output, ErrorGroup<S::Error>>`, fail-fast style; each
+/// mode turns that into its own output:
+///
+/// | mode | output |
+/// |---|---|
+/// | [`mode::TryJoin`] | `Result<S::Output, ErrorGroup<E>>` |
+/// | [`mode::Join`], [`mode::Settle`] | `S::Output` |
+/// | [`mode::FirstOk`] | `Result<(usize, T), FirstOkError<E>>` |
+/// | [`mode::Race`] | `(usize, T)` |
+///
+/// Sealed: implemented by the crate's modes only.
+///
+/// ```
+/// use taskgroup::shape::{mode, Finish, ArrayShape};
+/// use std::future::Ready;
+///
+/// type Group = ArrayShape<mode::Settle, Ready<Result<u8, ()>>, 2>;
+/// let _: <mode::Settle as Finish<Group>>::Output = [Ok(1), Err(())];
+/// ```
+pub trait Finish<S: Shape>: private::SealedMode {
+    /// The output of the group's future.
+    type Output;
+    #[doc(hidden)]
+    fn finish(result: Result<S::Output, ErrorGroup<S::Error>>) -> Self::Output;
+}
+
+impl private::SealedMode for mode::TryJoin {}
+impl<S: Shape> Finish<S> for mode::TryJoin {
+    type Output = Result<S::Output, ErrorGroup<S::Error>>;
+    #[inline]
+    fn finish(result: Result<S::Output, ErrorGroup<S::Error>>) -> Self::Output {
+        result
+    }
+}
+
+impl private::SealedMode for mode::Join {}
+impl<S: Shape<Error = Infallible>> Finish<S> for mode::Join {
+    type Output = S::Output;
+    #[inline]
+    fn finish(result: Result<S::Output, ErrorGroup<Infallible>>) -> S::Output {
+        infallible(result)
+    }
+}
+
+impl private::SealedMode for mode::Settle {}
+impl<S: Shape<Error = Infallible>> Finish<S> for mode::Settle {
+    type Output = S::Output;
+    #[inline]
+    fn finish(result: Result<S::Output, ErrorGroup<Infallible>>) -> S::Output {
+        infallible(result)
+    }
+}
+
+impl private::SealedMode for mode::FirstOk {}
+impl<S: Shape> Finish<S> for mode::FirstOk
+where
+    S::Output: Rows,
+{
+    type Output = Result<(usize, S::Error), FirstOkError<<S::Output as Rows>::Item>>;
+    fn finish(result: Result<S::Output, ErrorGroup<S::Error>>) -> Self::Output {
+        match result {
+            // The engine's "error" is the winner.
+            Err(winner) => Ok(winner.into_first()),
+            // Every child "succeeded", which here means every child failed.
+            Ok(errors) => Err(match ErrorGroup::from_rows(errors.rows()) {
+                Some(errors) => FirstOkError::AllFailed(errors),
+                None => FirstOkError::Empty,
+            }),
+        }
+    }
+}
+
+impl private::SealedMode for mode::Race {}
+impl<S: Shape> Finish<S> for mode::Race {
+    type Output = (usize, S::Error);
+    fn finish(result: Result<S::Output, ErrorGroup<S::Error>>) -> Self::Output {
+        match result {
+            Err(winner) => winner.into_first(),
+            // Only a group of no children completes without a winner; `race` refuses those.
+            Ok(_) => unreachable!("taskgroup: a race of no children has no winner"),
+        }
+    }
+}
+
+fn infallible<T>(result: Result<T, ErrorGroup<Infallible>>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(never) => match *never.first().1 {},
+    }
+}
+
+/// The outputs of a shape read as a row of same-typed values, child by child: `[T; N]`,
+/// `Vec<T>`, or a tuple whose elements all have one type. [`first_ok`](crate::first_ok) reads
+/// the children's errors this way when every child failed.
+///
+/// ```
+/// use taskgroup::shape::Rows;
+///
+/// fn count<R: Rows>(rows: R) -> usize { rows.rows().count() }
+/// assert_eq!(count(("a", "b", "c")), 3);
+/// assert_eq!(count([1, 2]), 2);
+/// ```
+pub trait Rows: private::SealedRows {
+    /// The type of every element.
+    type Item;
+    /// The iterator over the elements, in order.
+    type Iter: Iterator<Item = Self::Item> + ExactSizeIterator;
+    /// The elements in order.
+    fn rows(self) -> Self::Iter;
+}
+
+impl<T, const N: usize> private::SealedRows for [T; N] {}
+impl<T, const N: usize> Rows for [T; N] {
+    type Item = T;
+    type Iter = core::array::IntoIter<T, N>;
+    fn rows(self) -> Self::Iter {
+        self.into_iter()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T> private::SealedRows for alloc::vec::Vec<T> {}
+#[cfg(feature = "alloc")]
+impl<T> Rows for alloc::vec::Vec<T> {
+    type Item = T;
+    type Iter = alloc::vec::IntoIter<T>;
+    fn rows(self) -> Self::Iter {
+        self.into_iter()
     }
 }
 
@@ -99,11 +316,14 @@ impl<T> Interpret<mode::Join> for T {
 /// `TupleN` shapes. You never implement or call it; it names a group's output and error types.
 ///
 /// ```
-/// use taskgroup::shape::Shape;
+/// use taskgroup::shape::{mode, Shape};
 /// use taskgroup::TaskGroupFuture;
 ///
 /// // A function that accepts any fail-fast group whose children fail with `std::io::Error`.
-/// async fn run<S: Shape<Error = std::io::Error>>(group: TaskGroupFuture<S>) -> usize {
+/// async fn run<S>(group: TaskGroupFuture<S>) -> usize
+/// where
+///     S: Shape<Mode = mode::TryJoin, Error = std::io::Error>,
+/// {
 ///     match group.await {
 ///         Ok(_) => 0,
 ///         Err(errors) => errors.len(),
@@ -114,6 +334,8 @@ impl<T> Interpret<mode::Join> for T {
 /// ```
 #[allow(clippy::len_without_is_empty)] // internal plumbing; the futures expose `is_empty`
 pub trait Shape: private::SealedShape {
+    /// The mode the children were given in: one of the markers in [`mode`].
+    type Mode;
     /// The group's output when every child succeeds: `[T; N]`, `Vec<T>` or a tuple of values.
     type Output;
     /// The children's common error type.
@@ -251,4 +473,8 @@ pub(crate) mod private {
     pub trait SealedShape {}
     /// Seals [`IntoShape`](super::IntoShape).
     pub trait SealedInput {}
+    /// Seals [`Finish`](super::Finish).
+    pub trait SealedMode {}
+    /// Seals [`Rows`](super::Rows).
+    pub trait SealedRows {}
 }

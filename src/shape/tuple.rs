@@ -9,7 +9,7 @@ use core::task::Context;
 
 use pin_project::pin_project;
 
-use super::{private, Interpret, IntoShape, Shape, Slot, Step};
+use super::{private, Interpret, IntoShape, Rows, Shape, Slot, Step};
 
 type Value<M, F> = <<F as Future>::Output as Interpret<M>>::Value;
 type Error<M, F> = <<F as Future>::Output as Interpret<M>>::Error;
@@ -18,6 +18,9 @@ type Error<M, F> = <<F as Future>::Output as Interpret<M>>::Error;
 macro_rules! tuple_shape {
     (@each $F:ident $text:literal) => {
         $text
+    };
+    (@same $F:ident) => {
+        T
     };
     ($Shape:ident, $len:literal; $F0:ident $s0:ident $(, $F:ident $s:ident $i:literal)*) => {
         #[doc = concat!("The storage of a group made from a tuple of ", stringify!($len), " futures;")]
@@ -74,6 +77,7 @@ macro_rules! tuple_shape {
             $F0::Output: Interpret<M>,
             $($F::Output: Interpret<M, Error = Error<M, $F0>>,)*
         {
+            type Mode = M;
             type Output = (Value<M, $F0>, $(Value<M, $F>,)*);
             type Error = Error<M, $F0>;
 
@@ -109,6 +113,18 @@ macro_rules! tuple_shape {
             fn take_output(self: Pin<&mut Self>) -> Self::Output {
                 let this = self.project();
                 (this.$s0.take(), $(this.$s.take(),)*)
+            }
+        }
+
+        impl<T> private::SealedRows for (T, $(tuple_shape!(@same $F),)*) {}
+
+        impl<T> Rows for (T, $(tuple_shape!(@same $F),)*) {
+            type Item = T;
+            type Iter = core::array::IntoIter<T, $len>;
+
+            fn rows(self) -> Self::Iter {
+                let ($s0, $($s,)*) = self;
+                [$s0, $($s,)*].into_iter()
             }
         }
 

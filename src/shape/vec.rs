@@ -74,6 +74,7 @@ impl<M, F: Future> Shape for VecShape<M, F>
 where
     F::Output: Interpret<M>,
 {
+    type Mode = M;
     type Output = Vec<Value<M, F>>;
     type Error = <F::Output as Interpret<M>>::Error;
 
