@@ -37,6 +37,8 @@ use pin_project::pin_project;
 
 use crate::error::ErrorGroup;
 use crate::shape::{mode, Finish, IntoShape, Shape, Step};
+#[cfg(feature = "alloc")]
+use crate::shape::{Interpret, Lazy, LimitShape, VecShape};
 use crate::stop::Unfinished;
 #[cfg(feature = "alloc")]
 use crate::wake::{LazySweep, WakeSet};
@@ -171,7 +173,7 @@ where
 ///
 /// # Panics
 ///
-/// If there are no children: a race of none would never finish.
+/// When polled, if there are no children: a race of none would never finish.
 ///
 /// ```
 /// # futures::executor::block_on(async {
@@ -185,18 +187,41 @@ pub fn race<C>(children: C) -> TaskGroupFuture<C::Shape>
 where
     C: IntoShape<mode::Race>,
 {
-    let group = TaskGroupFuture::new(children.into_shape());
-    assert!(
-        !group.is_empty(),
-        "`taskgroup::race` needs at least one child: a race of none has no winner"
-    );
-    group.stop_on_first_error()
+    TaskGroupFuture::new(children.into_shape()).stop_on_first_error()
+}
+
+/// Children taken from an iterator only as the group needs them, for a group with a
+/// concurrency [`limit`](TaskGroupFuture::limit): at most `n` are made and run at once, so an
+/// iterator of a million children is never materialised.
+///
+/// Accepted by [`try_join`], [`join`], [`settle`], [`first_ok`] and [`race`]; the output is a
+/// `Vec` in input order. Without a limit every child starts at the group's first poll.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// async fn fetch(page: u32) -> Result<u32, String> { Ok(page * 10) }
+///
+/// let pages = taskgroup::try_join(taskgroup::lazy((0..1000).map(fetch))).limit(16).await?;
+/// assert_eq!(pages.len(), 1000);
+/// assert_eq!(pages[999], 9990);
+/// # Ok::<(), taskgroup::ErrorGroup<String>>(())
+/// # }).unwrap();
+/// ```
+#[cfg(feature = "alloc")]
+pub fn lazy<I>(children: I) -> Lazy<I::IntoIter>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    Lazy::new(children.into_iter())
 }
 
 /// Where a group is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Never polled: the first poll polls every child.
+    /// Never polled; the shape has not started its children.
+    New,
+    /// Started but no first sweep completed yet: the next sweep polls every child.
     Fresh,
     /// Polled at least once, not finished.
     Running,
@@ -222,6 +247,9 @@ struct Core<E> {
 struct Tally<E> {
     /// Children that have neither finished nor failed.
     running: usize,
+    /// How many more children a shape that reuses slots may start and poll at once in this
+    /// poll; beyond that a started child is woken, to be polled in the next poll.
+    starts_left: usize,
     /// Set by [`TaskGroupFuture::stop_on_first_error`].
     stop_on_first_error: bool,
     /// Errors of the failing sweep. Kept here rather than on the stack so that a child panicking
@@ -257,13 +285,13 @@ pub struct TaskGroupFuture<S: Shape> {
 
 impl<S: Shape> TaskGroupFuture<S> {
     pub(crate) fn new(shape: S) -> Self {
-        let running = shape.len();
         TaskGroupFuture {
             shape,
             core: Core {
-                phase: Phase::Fresh,
+                phase: Phase::New,
                 tally: Tally {
-                    running,
+                    running: 0,
+                    starts_left: 0,
                     stop_on_first_error: false,
                     errors: None,
                 },
@@ -320,6 +348,110 @@ impl<S: Shape> TaskGroupFuture<S> {
     pub fn is_empty(&self) -> bool {
         self.shape.len() == 0
     }
+}
+
+/// A concurrency limit, on a group built from a `Vec` or a [`TaskGroup`](crate::TaskGroup).
+#[cfg(feature = "alloc")]
+impl<M, F: Future> TaskGroupFuture<VecShape<M, F>>
+where
+    F::Output: Interpret<M>,
+{
+    /// Runs at most `n` children at once: the next child starts as soon as one finishes, in the
+    /// slot it left. Outputs stay in input order, and every other rule holds: after a failure no
+    /// further child is started (and the ones never started are dropped with the rest).
+    ///
+    /// For children made by an iterator, see [`lazy`]: they are then made only as slots free up.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0, or if the group was already polled.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// # async fn yield_now() {
+    /// #     let mut yielded = false;
+    /// #     std::future::poll_fn(|cx| {
+    /// #         if std::mem::replace(&mut yielded, true) { return std::task::Poll::Ready(()) }
+    /// #         cx.waker().wake_by_ref();
+    /// #         std::task::Poll::Pending
+    /// #     }).await
+    /// # }
+    /// let in_flight = AtomicUsize::new(0);
+    /// let most = AtomicUsize::new(0);
+    /// let child = |i: u32| {
+    ///     let (in_flight, most) = (&in_flight, &most);
+    ///     async move {
+    ///         let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    ///         most.fetch_max(now, Ordering::SeqCst);
+    ///         yield_now().await; // let the executor run the others, so that children overlap
+    ///         in_flight.fetch_sub(1, Ordering::SeqCst);
+    ///         Ok::<_, ()>(i)
+    ///     }
+    /// };
+    /// let outputs = taskgroup::try_join((0..10).map(child).collect::<Vec<_>>()).limit(3).await;
+    /// assert_eq!(outputs, Ok((0..10).collect::<Vec<_>>()));
+    /// assert_eq!(most.load(Ordering::SeqCst), 3);
+    /// # });
+    /// ```
+    pub fn limit(self, n: usize) -> TaskGroupFuture<LimitShape<M, alloc::vec::IntoIter<F>>> {
+        check_limit(n, self.core.phase);
+        let stop_on_first_error = self.core.tally.stop_on_first_error;
+        // SAFETY: the group is `New`: it was never polled (a poll leaves `New` before it touches
+        // a child) nor interrupted (which leaves it `Done`), so no child was ever pinned in use.
+        let children = unsafe { self.shape.into_unpolled() };
+        let mut group = TaskGroupFuture::new(LimitShape::new(children.into_iter(), Some(n)));
+        group.core.tally.stop_on_first_error = stop_on_first_error;
+        group
+    }
+}
+
+/// A concurrency limit, on a group built from an iterator with [`lazy`].
+#[cfg(feature = "alloc")]
+impl<M, I> TaskGroupFuture<LimitShape<M, I>>
+where
+    I: Iterator,
+    I::Item: Future,
+    <I::Item as Future>::Output: Interpret<M>,
+{
+    /// Runs at most `n` children at once, taking the next one from the iterator only when a slot
+    /// frees up; see [`lazy`] and the `Vec` form of `limit`.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0, or if the group was already polled.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::cell::Cell;
+    ///
+    /// let made = Cell::new(0);
+    /// let children = (0..1_000_000).map(|i| {
+    ///     made.set(made.get() + 1);
+    ///     async move { if i == 5 { Err(i) } else { Ok(i) } }
+    /// });
+    /// let failed = taskgroup::try_join(taskgroup::lazy(children)).limit(4).await.unwrap_err();
+    /// assert_eq!(failed.first(), (5, &5));
+    /// // Children are made as slots free up, and none after the failure.
+    /// assert_eq!(made.get(), 6);
+    /// # });
+    /// ```
+    pub fn limit(mut self, n: usize) -> Self {
+        check_limit(n, self.core.phase);
+        self.shape.set_limit(n);
+        self
+    }
+}
+
+#[cfg(feature = "alloc")]
+#[track_caller]
+fn check_limit(n: usize, phase: Phase) {
+    assert!(n > 0, "a concurrency limit of 0 would never start a child");
+    assert!(
+        phase == Phase::New,
+        "`limit` must be set before the group is first polled"
+    );
 }
 
 impl<E> Core<E> {
@@ -413,16 +545,37 @@ impl<E> Core<E> {
 impl<E> Core<E> {
     /// Polls child `index` with `waker` and books the result; `true` if the sweep must stop.
     /// `due_left` tells how many children the sweep still holds, asked only at a second error.
+    ///
+    /// In a shape that reuses slots, a child that finishes makes room for the next one, which
+    /// starts in the same slot and is polled at once, within the poll's start budget; past the
+    /// budget it is woken instead and polled in the next poll. No child starts once the group is
+    /// failing.
     #[inline]
     fn visit<S: Shape<Error = E>>(
-        shape: Pin<&mut S>,
+        mut shape: Pin<&mut S>,
         tally: &mut Tally<E>,
         index: usize,
         waker: &core::task::Waker,
-        due_left: impl FnOnce() -> usize,
+        mut due_left: impl FnMut() -> usize,
     ) -> bool {
-        let step = shape.poll_child(index, &mut Context::from_waker(waker));
-        tally.settle(index, step, due_left)
+        loop {
+            let step = shape
+                .as_mut()
+                .poll_child(index, &mut Context::from_waker(waker));
+            let done = matches!(step, Step::Done);
+            if tally.settle(shape.input_index(index), step, &mut due_left) {
+                return true;
+            }
+            if !done || !shape.as_mut().refill(index, tally.errors.is_none()) {
+                return false;
+            }
+            tally.running += 1;
+            if tally.starts_left == 0 {
+                waker.wake_by_ref();
+                return false;
+            }
+            tally.starts_left -= 1;
+        }
     }
 }
 
@@ -470,7 +623,12 @@ impl<S: Shape> TaskGroupFuture<S> {
             core.phase != Phase::Done,
             "`TaskGroupFuture` polled after it completed"
         );
+        if core.phase == Phase::New {
+            core.tally.running = shape.as_mut().start();
+            core.phase = Phase::Fresh;
+        }
         if core.tally.running > 0 && core.tally.errors.is_none() {
+            core.tally.starts_left = shape.len();
             core.sweep(shape.as_mut(), cx);
         }
         if let Some(mut errors) = core.tally.errors.take() {
@@ -514,11 +672,13 @@ impl<E> Core<E> {
         self.finish();
         let mut count = 0;
         for index in 0..shape.len() {
+            let input = shape.input_index(index);
             if shape.as_mut().release(index) {
-                unfinished(index);
+                unfinished(input);
                 count += 1;
             }
         }
+        shape.release_rest();
         count
     }
 }

@@ -124,6 +124,8 @@ mod task_group;
 mod wake;
 
 pub use error::{ErrorGroup, FirstOkError, IntoIter, Iter};
+#[cfg(feature = "alloc")]
+pub use group::lazy;
 pub use group::{first_ok, join, race, settle, try_join, TaskGroupFuture};
 #[cfg(feature = "alloc")]
 pub use stop::{CancelHandle, Cancellation};

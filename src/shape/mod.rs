@@ -17,11 +17,15 @@ use pin_project::pin_project;
 use crate::error::{ErrorGroup, FirstOkError};
 
 mod array;
+#[cfg(feature = "alloc")]
+mod limit;
 mod tuple;
 #[cfg(feature = "alloc")]
 mod vec;
 
 pub use array::ArrayShape;
+#[cfg(feature = "alloc")]
+pub use limit::{Lazy, LimitShape};
 pub use tuple::*;
 #[cfg(feature = "alloc")]
 pub use vec::VecShape;
@@ -259,8 +263,10 @@ impl<S: Shape> Finish<S> for mode::Race {
     fn finish(result: Result<S::Output, ErrorGroup<S::Error>>) -> Self::Output {
         match result {
             Err(winner) => winner.into_first(),
-            // Only a group of no children completes without a winner; `race` refuses those.
-            Ok(_) => unreachable!("taskgroup: a race of no children has no winner"),
+            // Only a group of no children completes without a winner.
+            Ok(_) => {
+                panic!("`taskgroup::race` needs at least one child: a race of none has no winner")
+            }
         }
     }
 }
@@ -355,6 +361,34 @@ pub trait Shape: private::SealedShape {
     /// Takes every output. Called once, after every child completed with a value.
     #[doc(hidden)]
     fn take_output(self: Pin<&mut Self>) -> Self::Output;
+
+    /// Sets the children up, at the group's first poll; returns how many are running.
+    #[doc(hidden)]
+    #[inline]
+    fn start(self: Pin<&mut Self>) -> usize {
+        self.len()
+    }
+
+    /// Child `index` finished with its value: a shape that reuses slots moves the value aside
+    /// and, if `next`, starts its next child in the slot; `true` if it started one.
+    #[doc(hidden)]
+    #[inline]
+    fn refill(self: Pin<&mut Self>, index: usize, next: bool) -> bool {
+        let _ = (index, next);
+        false
+    }
+
+    /// The position in the input of the child in slot `index`.
+    #[doc(hidden)]
+    #[inline]
+    fn input_index(&self, index: usize) -> usize {
+        index
+    }
+
+    /// Drops what the shape holds besides its slots: outputs set aside, children not started.
+    #[doc(hidden)]
+    #[inline]
+    fn release_rest(self: Pin<&mut Self>) {}
 }
 
 /// Converts a collection of futures into the [`Shape`] that stores them for mode `M`.
@@ -434,6 +468,16 @@ impl<F: Future, V> Slot<F, V> {
     #[inline]
     pub(crate) fn release(self: Pin<&mut Self>) -> bool {
         matches!(self.project_replace(Slot::Empty), SlotOwn::Running(_))
+    }
+
+    /// The child of a slot that never started, moved out of an unpinned slot.
+    #[cfg(feature = "alloc")]
+    #[inline]
+    pub(crate) fn into_child(self) -> F {
+        match self {
+            Slot::Running(child) => child,
+            _ => unreachable!("taskgroup: a child taken back after it started"),
+        }
     }
 
     /// The value of a finished slot, moved out of an unpinned slot.

@@ -54,6 +54,27 @@ where
     }
 }
 
+impl<M, F: Future> VecShape<M, F>
+where
+    F::Output: Interpret<M>,
+{
+    /// The children back, in order, to be started elsewhere.
+    ///
+    /// # Safety
+    ///
+    /// No child may ever have been polled or otherwise handed out pinned: the group must never
+    /// have been polled or interrupted.
+    pub(crate) unsafe fn into_unpolled(self) -> Vec<F> {
+        // SAFETY: by the caller's promise no `Pin<&mut F>` to any child was ever made: the crate
+        // makes one only in `poll_child` and `release` (called by the group's poll and
+        // interrupt), and nothing else can reach the slots. A child never handed out pinned has
+        // no code that could rely on its address, so moving it is as sound as moving it before
+        // it was boxed.
+        let slots = unsafe { Pin::into_inner_unchecked(self.slots) };
+        Vec::from(slots).into_iter().map(Slot::into_child).collect()
+    }
+}
+
 impl<M, F: Future> fmt::Debug for VecShape<M, F>
 where
     F::Output: Interpret<M>,
