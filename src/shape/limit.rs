@@ -15,7 +15,7 @@ use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::Context;
 
-use super::{private, slot_at, Interpret, IntoShape, Shape, Slot, Step};
+use super::{private, slot_at, Interpret, IntoShape, Row, Shape, Slot, Step};
 
 type Value<M, F> = <<F as Future>::Output as Interpret<M>>::Value;
 
@@ -73,7 +73,7 @@ where
     /// At most this many children run at once; `None`: all of them.
     limit: Option<usize>,
     /// The window: empty until the group starts.
-    slots: Pin<Box<[Slot<I::Item, Value<M, I::Item>>]>>,
+    slots: Row<M, I::Item>,
     /// The input position of the child in each slot.
     input: Box<[usize]>,
     /// Finished children's values by input position; `None` while a child runs.

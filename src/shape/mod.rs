@@ -499,6 +499,11 @@ impl<F: Future, V> Slot<F, V> {
     }
 }
 
+/// A pinned, boxed row of slots for children `F` under mode `M`.
+#[cfg(feature = "alloc")]
+pub(crate) type Row<M, F> =
+    Pin<alloc::boxed::Box<[Slot<F, <<F as Future>::Output as Interpret<M>>::Value>]>>;
+
 /// Child `index` of a pinned row of slots, pinned.
 #[inline]
 pub(crate) fn slot_at<T>(slots: Pin<&mut [T]>, index: usize) -> Pin<&mut T> {

@@ -8,12 +8,9 @@ use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::Context;
 
-use super::{private, slot_at, Interpret, IntoShape, Shape, Slot, Step};
+use super::{private, slot_at, Interpret, IntoShape, Row, Shape, Slot, Step};
 
 type Value<M, F> = <<F as Future>::Output as Interpret<M>>::Value;
-
-/// The pinned row of slots.
-type Row<M, F> = Pin<Box<[Slot<F, Value<M, F>>]>>;
 
 /// The storage of a group made from a `Vec<F>` or a [`TaskGroup<F>`](crate::TaskGroup); its
 /// output is `Vec<T>`.
