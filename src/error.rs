@@ -97,6 +97,19 @@ impl<E> ErrorGroup<E> {
         group
     }
 
+    /// A group of `(index, error)` pairs already in ascending index order; `None` if empty.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn from_pairs(pairs: alloc::vec::Vec<(usize, E)>) -> Option<Self> {
+        if pairs.is_empty() {
+            return None;
+        }
+        Some(ErrorGroup {
+            errors: Storage::from_vec(pairs),
+            cancelled: 0,
+            omitted: 0,
+        })
+    }
+
     /// Makes room for `additional` more errors in one allocation (with `alloc`).
     pub(crate) fn reserve(&mut self, additional: usize) {
         #[cfg(feature = "alloc")]

@@ -644,6 +644,17 @@ impl<S: Shape> TaskGroupFuture<S> {
         Poll::Pending
     }
 
+    /// How many children have not finished: every child before the first poll, none once the
+    /// group completed.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn unfinished(&self) -> usize {
+        match self.core.phase {
+            Phase::New => self.shape.len(),
+            Phase::Done => 0,
+            Phase::Fresh | Phase::Running => self.core.tally.running,
+        }
+    }
+
     /// Ends the group from outside (a deadline, a cancel): drops every unfinished child and every
     /// stored output in place, and reports the children that were unfinished.
     pub(crate) fn interrupt(self: Pin<&mut Self>) -> Unfinished {

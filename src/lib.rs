@@ -116,6 +116,8 @@ extern crate std;
 
 mod error;
 mod group;
+#[cfg(feature = "alloc")]
+mod scope;
 pub mod shape;
 mod stop;
 #[cfg(feature = "alloc")]
@@ -127,6 +129,8 @@ pub use error::{ErrorGroup, FirstOkError, IntoIter, Iter};
 #[cfg(feature = "alloc")]
 pub use group::lazy;
 pub use group::{first_ok, join, race, settle, try_join, TaskGroupFuture};
+#[cfg(feature = "alloc")]
+pub use scope::{scope, Rejected, Scope, Scoped, Spawner, SCOPE_BODY};
 #[cfg(feature = "alloc")]
 pub use stop::{CancelHandle, Cancellation};
 pub use stop::{Deadline, Either, Interrupted, Reason, Stop, Until};
