@@ -16,17 +16,23 @@
 //!   [`TaskGroupFuture::stop_on_first_error`] asked to stop at once. Then every unfinished child
 //!   and every stored output is dropped in place, and the [`ErrorGroup`] is returned.
 //!
-//! # Where the next features plug in
+//! # How the features plug in
 //!
-//! * Other modes (settle, first success, race) are other [`Interpret`](crate::shape::Interpret)
-//!   markers: the slot asks the mode what a child's output means (keep, fail, or win) and the
-//!   engine acts on the answer; shapes do not change.
-//! * A concurrency limit reuses slots: the engine starts the next child in a freed slot; wake
-//!   indices stay slot indices and outputs are placed by input index.
-//! * A deadline or a cancel handle is one more thing the engine checks at the top of a poll,
-//!   before the sweep, ending the group through the same drop-everything path as a failure.
-//! * Children added while running need a ready set that grows: [`WakeSet`] hands out wakers by
-//!   slot address, so growth adds segments and never moves a live slot.
+//! * **Modes** (join, settle, first success, race) are [`Interpret`](crate::shape::Interpret)
+//!   markers: the slot asks the mode what a child's output means, a value to keep or an
+//!   "error" that ends the group, and [`Finish`](crate::shape::Finish) turns the engine's result
+//!   into the mode's output. First success and race swap the roles (a success, or any output,
+//!   is what ends the group) and stop at the first one. Shapes and this loop do not change.
+//! * **A concurrency limit** reuses slots ([`LimitShape`](crate::shape::LimitShape)): when a
+//!   child finishes, [`Shape::refill`] moves its value aside and starts the next child in the
+//!   same slot, which this loop polls at once, within a start budget per poll. Wake indices stay
+//!   slot indices; errors and interruptions report input positions
+//!   ([`Shape::input_index`]).
+//! * **A deadline or a cancel handle** ([`Until`](crate::Until)) is checked at the top of a
+//!   poll, before the sweep, and ends the group through the same drop-everything path as a
+//!   failure.
+//! * **Children added while running** ([`scope`](crate::scope)) form batches, each an ordinary
+//!   group over a `Vec`; the scope polls the woken batches.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -259,8 +265,11 @@ struct Tally<E> {
 
 /// A group of children polled in place; see [`try_join`].
 ///
-/// Output: `Result<S::Output, ErrorGroup<S::Error>>`. Implements [`FusedFuture`]; polling it
-/// after it returned `Ready` panics.
+/// Its output depends on the mode the children were given in (see
+/// [`Finish`](crate::shape::Finish)): `Result<outputs, ErrorGroup<E>>` for [`try_join`], the
+/// outputs for [`join`], every `Result` for [`settle`], `Result<(index, T), FirstOkError<E>>` for
+/// [`first_ok`] and `(index, output)` for [`race`]. Implements [`FusedFuture`]; polling it after
+/// it returned `Ready` panics.
 ///
 /// The future is `Send` when its children, their outputs and their errors are, and `Unpin` when
 /// its storage is (always for `Vec` and [`TaskGroup`](crate::TaskGroup), since their children

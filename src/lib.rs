@@ -47,6 +47,88 @@
 //! `spawn`: no executor API, no `Send` or `'static` bound, children may borrow locals. Each child
 //! gets its own waker, so a poll of the group polls only the children that were woken.
 //!
+//! # Choosing a mode
+//!
+//! Every mode runs on the same engine, with the same precise wakeups, on every shape (tuples,
+//! arrays, `Vec`, [`TaskGroup`], and `Vec`-like [`lazy`] iterators with a [`limit`](TaskGroupFuture::limit)).
+//! What differs is what a child's output means to the group:
+//!
+//! | you want | use | output |
+//! |---|---|---|
+//! | all results; any failure makes the rest pointless | [`try_join`] | every `T`, or an [`ErrorGroup`] |
+//! | every child to finish, failures included | [`settle`] | every child's `Result` |
+//! | one success; the first one is enough | [`first_ok`] | `(index, T)`, or every error |
+//! | whatever finishes first, success or not | [`race`] | `(index, output)` |
+//! | outputs of children that cannot fail | [`join`] | every output |
+//!
+//! Fail fast, when a failure makes the siblings' work useless (a page needs all its queries):
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! async fn query(id: u32) -> Result<u32, String> {
+//!     if id == 3 { Err("query 3: timed out".into()) } else { Ok(id) }
+//! }
+//! let failed = taskgroup::try_join([query(1), query(2), query(3)]).await.unwrap_err();
+//! assert_eq!(failed.first(), (2, &"query 3: timed out".to_string()));
+//! # });
+//! ```
+//!
+//! Settle, when every child's work counts on its own (send every notification, report which
+//! ones failed):
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! async fn notify(user: u32) -> Result<(), String> {
+//!     if user == 2 { Err(format!("user {user}: mailbox full")) } else { Ok(()) }
+//! }
+//! let sent = taskgroup::settle([notify(1), notify(2), notify(3)]).await;
+//! assert_eq!(sent.iter().filter(|r| r.is_ok()).count(), 2);
+//! # });
+//! ```
+//!
+//! First success, for redundant sources (ask every mirror, keep the first answer):
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! async fn mirror(id: u32) -> Result<&'static str, String> {
+//!     if id == 0 { Err("mirror 0 is down".into()) } else { Ok("the file") }
+//! }
+//! assert_eq!(taskgroup::first_ok([mirror(0), mirror(1)]).await, Ok((1, "the file")));
+//! # });
+//! ```
+//!
+//! Race, when the first to finish decides, even if it failed (a request against a shutdown
+//! signal):
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use futures::future::{pending, ready, Either};
+//!
+//! let request = Either::Left(pending::<Result<&str, &str>>()); // still waiting
+//! let shutdown = Either::Right(ready(Err("shutting down")));
+//! assert_eq!(taskgroup::race([request, shutdown]).await, (1, Err("shutting down")));
+//! # });
+//! ```
+//!
+//! Any of them can be bounded by a deadline ([`until`](TaskGroupFuture::until), with any future:
+//! a timer of your executor, a channel) or ended by a [`CancelHandle`]; the output then tells the
+//! interruption ([`Interrupted`]) apart from a child's error. A [`limit`](TaskGroupFuture::limit)
+//! runs at most `n` children at once, and [`scope`] lets the body and the children add children
+//! while the group runs.
+//!
+//! ## The same ideas elsewhere
+//!
+//! | intent | Python (asyncio) | Kotlin (coroutines) | Java (`StructuredTaskScope`) | Go | `taskgroup` |
+//! |---|---|---|---|---|---|
+//! | fail fast, cancel siblings | `TaskGroup` | `coroutineScope` | `Joiner.awaitAllSuccessfulOrThrow()` (JDK 25; `ShutdownOnFailure` before) | `errgroup.WithContext` | [`try_join`] |
+//! | every result, no cancelling | `gather(return_exceptions=True)` | `supervisorScope` | `Joiner.awaitAll()` | `sync.WaitGroup` | [`settle`] |
+//! | first success | — (hand-written) | `select` over `async` (hand-written) | `Joiner.anySuccessfulResultOrThrow()` (`ShutdownOnSuccess` before) | — (hand-written) | [`first_ok`] |
+//! | first to finish | `wait(return_when=FIRST_COMPLETED)` | `select` | — (a custom `Joiner`) | `select` | [`race`] |
+//! | at most `n` at once | `Semaphore` | `Semaphore`, `limitedParallelism` | `Semaphore` | `errgroup.SetLimit` | [`limit`](TaskGroupFuture::limit) |
+//! | deadline | `asyncio.timeout` | `withTimeout` | `Config.withTimeout` | `context.WithTimeout` | [`until`](TaskGroupFuture::until) |
+//! | cancel from anywhere | `TaskGroup.cancel()` (3.15) | `Job.cancel()` | `scope.close()` / interrupt | `context.WithCancel` | [`CancelHandle`] |
+//! | add children while running | `tg.create_task` | `launch` in the scope | `scope.fork` | `g.Go` | [`scope`] + [`Spawner::push`] |
+//!
 //! # The contract
 //!
 //! These are the promises the tests check, one test per promise (`tests/contract.rs`).
@@ -93,10 +175,14 @@
 //! |---|---|---|
 //! | `(F0, .., Fk)`, up to 12, one error type | `Result<(T0, .., Tk), ErrorGroup<E>>` | nothing |
 //! | `[F; N]` | `Result<[T; N], ErrorGroup<E>>` | nothing |
-//! | `Vec<F>`, [`TaskGroup<F>`] | `Result<Vec<T>, ErrorGroup<E>>` | `alloc` |
+//! | `Vec<F>`, [`TaskGroup<F>`], [`lazy`]`(iter)` | `Result<Vec<T>, ErrorGroup<E>>` | `alloc` |
 //!
-//! The crate is `#![no_std]`. The `alloc` feature (on by default) adds `Vec` and [`TaskGroup`],
-//! the per-child wakers, and an [`ErrorGroup`] that keeps any number of errors (inline for one).
+//! The crate is `#![no_std]`. The `alloc` feature (on by default) adds `Vec`, [`TaskGroup`],
+//! [`lazy`] iterators and [`limit`](TaskGroupFuture::limit), [`scope`], [`CancelHandle`], the
+//! per-child wakers, and an [`ErrorGroup`] that keeps any number of errors (inline for one).
+//! Every mode ([`try_join`], [`join`], [`settle`], [`first_ok`], [`race`]) and deadlines
+//! ([`until`](TaskGroupFuture::until), with any future) work without it; to cancel a group on
+//! firmware, give `until` a future that completes on your signal.
 //!
 //! Without `alloc`, tuples and arrays work with no global allocator at all, with two documented
 //! differences, both because a waker that may outlive the group needs memory of its own:
