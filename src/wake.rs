@@ -53,18 +53,19 @@
 //! a wake that climbs to the top after the snapshot wakes the waker of the current poll.
 //!
 //! The `loom` models at the end of this file check it over every interleaving of a sweep with
-//! racing wakes (`RUSTFLAGS="--cfg loom" cargo test --release --lib loom`); the cross-thread
-//! tests exercise it under real threads and Miri.
+//! racing wakes (`RUSTFLAGS="--cfg taskgroup_loom" cargo test --release --lib loom`; the cfg has
+//! the crate's name so that dependencies with `loom` support of their own stay as they are); the
+//! cross-thread tests exercise it under real threads and Miri.
 
 use core::alloc::Layout;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::NonNull;
-#[cfg(not(loom))]
+#[cfg(not(taskgroup_loom))]
 use core::sync::atomic::{fence, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use core::task::{RawWaker, RawWakerVTable, Waker};
-#[cfg(loom)]
+#[cfg(taskgroup_loom)]
 use loom::sync::atomic::{fence, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use alloc::alloc::{alloc, dealloc, handle_alloc_error};
@@ -181,6 +182,11 @@ impl Plan {
 /// parent waker out (so late child wakes wake nobody) and releases that count.
 pub(crate) struct WakeSet {
     header: NonNull<Header>,
+    /// The leaf word of the snapshot being visited, moved out of the taken bits by
+    /// [`WakeSet::next_taken`] so that visiting its children costs no memory traffic: the
+    /// children `cursor_base + bit` for each set bit. Poller-private, like the taken bits.
+    cursor_base: usize,
+    cursor_bits: usize,
 }
 
 // SAFETY: the allocation is only reached through `&Header` (atomics, an `AtomicWaker`, which is
@@ -191,6 +197,15 @@ unsafe impl Send for WakeSet {}
 unsafe impl Sync for WakeSet {}
 
 impl WakeSet {
+    /// The handle of an existing allocation whose count this handle owns.
+    fn from_header(header: NonNull<Header>) -> WakeSet {
+        WakeSet {
+            header,
+            cursor_base: 0,
+            cursor_bits: 0,
+        }
+    }
+
     /// Allocates the wake state for `len` children, with no child marked ready.
     ///
     /// # Panics
@@ -234,7 +249,7 @@ impl WakeSet {
                 epochs.add(i).write(AtomicU8::new(0));
             }
         }
-        WakeSet { header }
+        WakeSet::from_header(header)
     }
 
     fn header(&self) -> &Header {
@@ -287,6 +302,7 @@ impl WakeSet {
     /// Starts a poll of the group: a new epoch, and a snapshot of every child woken so far (live
     /// and next-poll bits) into the taken bits. Cost: `O(levels)` per woken child.
     pub(crate) fn begin_poll(&mut self) {
+        self.restore_cursor();
         let h = self.header();
         let epoch = h.epoch.load(Ordering::Relaxed).wrapping_add(1).max(1);
         h.epoch.store(epoch, Ordering::Relaxed);
@@ -299,6 +315,10 @@ impl WakeSet {
     /// Takes the children woken (by others than themselves) since the last snapshot into the
     /// taken bits, for another round of the same poll; `true` if it took any.
     pub(crate) fn snapshot_live(&mut self) -> bool {
+        debug_assert_eq!(
+            self.cursor_bits, 0,
+            "a round starts once the snapshot is used up"
+        );
         let top = self.header().plan.levels - 1;
         self.take_word(self.live(), top, 0)
     }
@@ -354,31 +374,43 @@ impl WakeSet {
 
     /// Removes and returns the lowest taken child index, or `None` when the snapshot is used up.
     ///
-    /// A child's bit is cleared before its index is returned, and a summary bit only once the word
-    /// below it is empty, so a panic while polling the returned child leaves the remaining
-    /// snapshot intact for the next sweep.
+    /// Children come one leaf word at a time: the lowest non-empty taken leaf word moves into the
+    /// cursor (its summary bits cleared as it empties), and its children are handed out from
+    /// there. If polling a returned child panics, the rest of the cursor goes back into the taken
+    /// bits at the next [`WakeSet::begin_poll`], so the remaining snapshot is served then.
     #[inline]
     pub(crate) fn next_taken(&mut self) -> Option<usize> {
+        if self.cursor_bits == 0 && !self.load_cursor() {
+            return None;
+        }
+        let bit = self.cursor_bits.trailing_zeros() as usize;
+        self.cursor_bits &= self.cursor_bits - 1;
+        Some(self.cursor_base + bit)
+    }
+
+    /// Moves the lowest non-empty taken leaf word into the cursor; `false` if there is none.
+    fn load_cursor(&mut self) -> bool {
         let h = self.header();
         let taken = self.taken();
+        let levels = h.plan.levels;
+        // Walk down the summaries, always into the lowest set bit, to a leaf word.
         let mut word = 0;
-        // Walk down from the top, always into the lowest set bit.
-        for level in (0..h.plan.levels).rev() {
+        for level in (1..levels).rev() {
             let bits = taken[h.plan.level_start[level] + word].load(Ordering::Relaxed);
             if bits == 0 {
-                debug_assert_eq!(
-                    level,
-                    h.plan.levels - 1,
-                    "summary bit set over an empty word"
-                );
-                return None;
+                debug_assert_eq!(level, levels - 1, "summary bit set over an empty word");
+                return false;
             }
             word = word * BITS + bits.trailing_zeros() as usize;
         }
-        let index = word;
-        // Clear the leaf bit, then every summary bit whose word became empty.
-        let mut at = index;
-        for level in 0..h.plan.levels {
+        let bits = taken[h.plan.level_start[0] + word].swap(0, Ordering::Relaxed);
+        if bits == 0 {
+            debug_assert_eq!(levels, 1, "summary bit set over an empty word");
+            return false;
+        }
+        // The leaf word is now empty: clear its summary bit, and upwards while words empty.
+        let mut at = word;
+        for level in 1..levels {
             let cell = &taken[h.plan.level_start[level] + at / BITS];
             let left = cell.load(Ordering::Relaxed) & !(1 << (at % BITS));
             cell.store(left, Ordering::Relaxed);
@@ -387,7 +419,34 @@ impl WakeSet {
             }
             at /= BITS;
         }
-        Some(index)
+        self.cursor_base = word * BITS;
+        self.cursor_bits = bits;
+        true
+    }
+
+    /// Puts children left in the cursor (a sweep cut short by a panic) back into the taken bits,
+    /// with their summary bits.
+    fn restore_cursor(&mut self) {
+        let bits = core::mem::take(&mut self.cursor_bits);
+        if bits == 0 {
+            return;
+        }
+        let h = self.header();
+        let taken = self.taken();
+        // `word` is the word's index within its level; each level up holds one bit per word.
+        let mut word = self.cursor_base / BITS;
+        let mut add = bits;
+        for level in 0..h.plan.levels {
+            let cell = &taken[h.plan.level_start[level] + word];
+            let before = cell.load(Ordering::Relaxed);
+            cell.store(before | add, Ordering::Relaxed);
+            if before != 0 {
+                // The word was already reachable: its summary bits are set.
+                break;
+            }
+            add = 1 << (word % BITS);
+            word /= BITS;
+        }
     }
 
     /// Starts a poll and returns its whole snapshot, for tests.
@@ -404,7 +463,8 @@ impl WakeSet {
         self.taken()[start..start + leaf_words]
             .iter()
             .map(|word| word.load(Ordering::Relaxed).count_ones() as usize)
-            .sum()
+            .sum::<usize>()
+            + self.cursor_bits.count_ones() as usize
     }
 
     /// Forgets a pending wake of child `index`, just before the engine polls it: the poll about
@@ -426,7 +486,7 @@ impl WakeSet {
     }
 
     /// Is any child marked in the live bits? (Used by tests and debug assertions.)
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(taskgroup_loom)))]
     pub(crate) fn any_live(&self) -> bool {
         let h = self.header();
         self.live()[h.plan.level_start[h.plan.levels - 1]].load(Ordering::Acquire) != 0
@@ -584,7 +644,7 @@ impl<'a> LazySweep<'a> {
         let set = self.set.load(Ordering::Acquire);
         if let Some(header) = NonNull::new(set) {
             // Borrow the set without taking over its count.
-            let set = ManuallyDrop::new(WakeSet { header });
+            let set = ManuallyDrop::new(WakeSet::from_header(header));
             set.forget_wake(index);
         }
         let data = (self as *const Self).cast::<()>();
@@ -615,7 +675,7 @@ impl<'a> LazySweep<'a> {
             Ok(_) => made,
             Err(winner) => {
                 // Another thread (a scoped thread inside this child's poll) made one first.
-                drop(WakeSet { header: made });
+                drop(WakeSet::from_header(made));
                 // SAFETY: the exchange failed, so `winner` is the non-null pointer stored.
                 unsafe { NonNull::new_unchecked(winner) }
             }
@@ -649,7 +709,7 @@ impl Drop for LazySweep<'_> {
                 // The set's count moves from this sweep to the group, and the children woken
                 // locally move into its live bits (the parent was already woken for them; a
                 // second wake from `mark` is merely spurious).
-                let set = WakeSet { header };
+                let set = WakeSet::from_header(header);
                 while woken != 0 {
                     let index = woken.trailing_zeros() as usize;
                     woken &= woken - 1;
@@ -911,7 +971,7 @@ fn abort() -> ! {
     panic!("taskgroup: child waker reference count overflow");
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(taskgroup_loom)))]
 mod tests {
     use super::*;
     use alloc::vec::Vec;
@@ -953,6 +1013,26 @@ mod tests {
         set.waker(BITS + 1).wake_by_ref();
         assert_eq!(set.next_taken(), None);
         assert_eq!(set.drain(), [1, BITS + 1]);
+    }
+
+    #[test]
+    fn a_sweep_cut_short_leaves_the_rest_of_its_snapshot_for_the_next_poll() {
+        // Three levels; the cut comes in the middle of a leaf word, with other words pending.
+        let len = BITS * BITS + 2;
+        let mut set = WakeSet::new(len);
+        let woken = [3, 5, BITS - 1, BITS + 2, BITS * BITS + 1];
+        for &i in &woken {
+            set.waker(i).wake_by_ref();
+        }
+        set.begin_poll();
+        assert_eq!(set.next_taken(), Some(3));
+        assert_eq!(set.taken_len(), woken.len() - 1);
+        // A child panicked here: the next poll starts over and serves the rest, plus new wakes.
+        set.waker(4).wake_by_ref();
+        let mut rest = set.drain();
+        rest.sort_unstable();
+        assert_eq!(rest, [4, 5, BITS - 1, BITS + 2, BITS * BITS + 1]);
+        assert!(set.drain().is_empty());
     }
 
     #[test]
@@ -1017,7 +1097,7 @@ mod tests {
 }
 
 /// Model checks of the wake protocol: every interleaving of racing wakes with a sweep.
-#[cfg(all(test, loom))]
+#[cfg(all(test, taskgroup_loom))]
 mod loom_models {
     use super::*;
     use alloc::sync::Arc;
