@@ -355,25 +355,22 @@ where
         true
     }
 
-    /// Ends the scope after `errors` (unsorted): refuses further pushes, keeps the errors of
-    /// members that finish in this same poll, drops everything else, and builds the group.
-    fn fail(&mut self, mut errors: Vec<(usize, E)>, cx: &mut Context<'_>) -> ErrorGroup<E> {
+    /// Ends the scope after the member that failed first: refuses further pushes, keeps the
+    /// errors of members that fail in this same poll, drops everything else, and builds the
+    /// group.
+    fn fail(&mut self, failed: Finished<R, T, E>, cx: &mut Context<'_>) -> ErrorGroup<E> {
         let refused = self.queue.close();
+        let mut errors = Vec::new();
+        let mut cancelled = absorb(failed, &mut errors);
         // Members already woken may have failed at the same moment: poll what is ready now.
         while let Poll::Ready(Some(finished)) = self.members.poll_next_unpin(cx) {
-            match finished {
-                Finished::Body(Err(error)) => errors.push((SCOPE_BODY, error)),
-                Finished::Batch(first, Err(group)) => {
-                    errors.extend(group.into_iter().map(|(i, e)| (first + i, e)));
-                }
-                Finished::Body(Ok(_)) | Finished::Batch(_, Ok(_)) => {}
-            }
+            cancelled += absorb(finished, &mut errors);
         }
         let unfinished: usize = Pin::new(&self.members)
             .iter_pin_ref()
             .map(|member| member.get_ref().unfinished())
             .sum();
-        let cancelled = refused.len() + unfinished;
+        cancelled += refused.len() + unfinished;
         self.members.clear();
         drop(refused);
         self.body = None;
@@ -382,6 +379,24 @@ where
         let mut group = ErrorGroup::from_pairs(errors).expect("a failing scope has an error");
         group.set_cancelled(cancelled);
         group
+    }
+}
+
+/// Adds the errors of a member that failed to `errors`; returns how many children the member
+/// dropped itself when it failed. A member that succeeded adds nothing (its output is dropped:
+/// the scope is failing).
+fn absorb<R, T, E>(finished: Finished<R, T, E>, errors: &mut Vec<(usize, E)>) -> usize {
+    match finished {
+        Finished::Body(Err(error)) => {
+            errors.push((SCOPE_BODY, error));
+            0
+        }
+        Finished::Batch(first, Err(group)) => {
+            let cancelled = group.cancelled();
+            errors.extend(group.into_iter().map(|(i, e)| (first + i, e)));
+            cancelled
+        }
+        Finished::Body(Ok(_)) | Finished::Batch(_, Ok(_)) => 0,
     }
 }
 
@@ -404,14 +419,9 @@ where
                 Poll::Ready(Some(Finished::Batch(first, Ok(outputs)))) => {
                     this.chunks.push((first, outputs));
                 }
-                Poll::Ready(Some(Finished::Body(Err(error)))) => {
+                Poll::Ready(Some(failed)) => {
                     this.done = true;
-                    return Poll::Ready(Err(this.fail(alloc::vec![(SCOPE_BODY, error)], cx)));
-                }
-                Poll::Ready(Some(Finished::Batch(first, Err(group)))) => {
-                    this.done = true;
-                    let errors = group.into_iter().map(|(i, e)| (first + i, e)).collect();
-                    return Poll::Ready(Err(this.fail(errors, cx)));
+                    return Poll::Ready(Err(this.fail(failed, cx)));
                 }
                 Poll::Ready(None) => {
                     // Every member finished; done unless children were pushed meanwhile.
