@@ -222,6 +222,14 @@ where
     Lazy::new(children.into_iter())
 }
 
+/// How many children a group that reuses slots (a [`limit`](TaskGroupFuture::limit)) may start
+/// and poll at once in one poll, at least: beyond that (or beyond its number of slots, if
+/// larger) a started child is woken and polled in the next poll, so that a long run of children
+/// that finish at once does not hold the executor. One word of children: measured on the limit
+/// bench's ready children under callgrind, a budget of only the limit (16) cost 1.11 times the
+/// instructions per child of this one (141.8 against 127.7).
+const START_BUDGET: usize = 64;
+
 /// Where a group is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -254,7 +262,8 @@ struct Tally<E> {
     /// Children that have neither finished nor failed.
     running: usize,
     /// How many more children a shape that reuses slots may start and poll at once in this
-    /// poll; beyond that a started child is woken, to be polled in the next poll.
+    /// poll ([`START_BUDGET`] or the number of slots); beyond that a started child is woken, to be
+    /// polled in the next poll.
     starts_left: usize,
     /// Set by [`TaskGroupFuture::stop_on_first_error`].
     stop_on_first_error: bool,
@@ -637,7 +646,7 @@ impl<S: Shape> TaskGroupFuture<S> {
             core.phase = Phase::Fresh;
         }
         if core.tally.running > 0 && core.tally.errors.is_none() {
-            core.tally.starts_left = shape.len();
+            core.tally.starts_left = shape.len().max(START_BUDGET);
             core.sweep(shape.as_mut(), cx);
         }
         if let Some(mut errors) = core.tally.errors.take() {

@@ -50,13 +50,32 @@ fn limit_starts_the_next_child_in_the_same_poll_one_finishes() {
     handles[1].succeed(1);
     handles[0].wake();
     assert!(parent.poll(group.as_mut()).is_pending());
-    // Child 0 finished; child 1 started in its slot and was polled at once (and was ready).
-    // A poll starts at most as many children at once as the limit: child 2 started in the
-    // same slot but waits for the next poll, which its wake already asked for.
-    assert_eq!(polled(&handles), [2, 1, 0]);
-    assert_eq!(parent.wakes(), 2, "child 0's wake, then child 2's");
+    // Child 0 finished; child 1 started in its slot and was polled at once (and was ready);
+    // then child 2.
+    assert_eq!(polled(&handles), [2, 1, 1]);
     handles[2].succeed(2);
+    handles[2].wake();
     assert_eq!(expect_ready(parent.poll(group.as_mut())), Ok(vec![0, 1, 2]));
+}
+
+#[test]
+fn limit_defers_starts_beyond_the_budget_of_a_poll_to_the_next_poll() {
+    let parent = Parent::new();
+    let polls = Cell::new(0);
+    let children = (0..100u32).map(|i| {
+        let polls = &polls;
+        std::future::poll_fn(move |_| {
+            polls.set(polls.get() + 1);
+            Poll::Ready(Ok::<_, ()>(i))
+        })
+    });
+    let mut group = pin!(try_join(taskgroup::lazy(children)).limit(1));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    // The first child, then 64 started and polled at once; the 66th was started and woken.
+    assert_eq!(polls.get(), 65);
+    assert_eq!(parent.wakes(), 1);
+    let out = expect_ready(parent.poll(group.as_mut())).unwrap();
+    assert_eq!(out, (0..100).collect::<Vec<_>>());
 }
 
 #[test]
