@@ -152,8 +152,11 @@ fn poll_loop<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// The implementations, each returning the outputs' sum (checked against the expected one).
-const IMPLEMENTATIONS: [(&str, &str, fn(Workload) -> u64); 6] = [
+/// An implementation: its name, the order of its outputs, and a run returning the outputs' sum
+/// (checked against the expected one).
+type Implementation = (&'static str, &'static str, fn(Workload) -> u64);
+
+const IMPLEMENTATIONS: [Implementation; 6] = [
     ("taskgroup_try_join", "input", |w| {
         let group = taskgroup::try_join(taskgroup::lazy(w.children::<Result<u64, u64>>()));
         poll_loop(group.limit(LIMIT)).unwrap().into_iter().sum()
@@ -209,12 +212,7 @@ fn median_ns(workload: Workload, name: &str) -> Option<f64> {
     // The file is small JSON; find `"median":{"confidence_interval":{...},"point_estimate":X`.
     let median = text.split("\"median\"").nth(1)?;
     let point = median.split("\"point_estimate\":").nth(1)?;
-    point
-        .split([',', '}'])
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+    point.split([',', '}']).next()?.trim().parse().ok()
 }
 
 fn criterion_dir() -> PathBuf {
