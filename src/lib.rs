@@ -219,6 +219,6 @@ pub use group::{first_ok, join, race, settle, try_join, TaskGroupFuture};
 pub use scope::{scope, Rejected, Scope, Scoped, Spawner, SCOPE_BODY};
 #[cfg(feature = "alloc")]
 pub use stop::{CancelHandle, Cancellation};
-pub use stop::{Deadline, Either, Interrupted, Reason, Stop, Until};
+pub use stop::{Deadline, Either, Group, Interrupted, Reason, Stop, Until};
 #[cfg(feature = "alloc")]
 pub use task_group::TaskGroup;

@@ -29,6 +29,8 @@ use pin_project::pin_project;
 use crate::error::ErrorGroup;
 use crate::group::TaskGroupFuture;
 use crate::shape::{mode, VecShape};
+use crate::stop::{Cancellation, Deadline, Group, SealedGroup, Unfinished, Until};
+use crate::CancelHandle;
 
 /// The index under which a [`scope`]'s body reports its error in the [`ErrorGroup`]: after every
 /// child's, since children are numbered from 0 in push order.
@@ -359,7 +361,7 @@ where
     /// errors of members that fail in this same poll, drops everything else, and builds the
     /// group.
     fn fail(&mut self, failed: Finished<R, T, E>, cx: &mut Context<'_>) -> ErrorGroup<E> {
-        let refused = self.queue.close();
+        let (_, refused) = self.queue.close();
         let mut errors = Vec::new();
         let mut cancelled = absorb(failed, &mut errors);
         // Members already woken may have failed at the same moment: poll what is ready now.
@@ -443,6 +445,99 @@ where
                 }
             }
         }
+    }
+}
+
+impl<'a, R, T, E, Fut> Scope<'a, R, T, E, Fut>
+where
+    Fut: Future<Output = Result<R, E>>,
+{
+    /// Ends the scope when `deadline` completes first, like
+    /// [`TaskGroupFuture::until`](crate::TaskGroupFuture::until): the body and every child are
+    /// dropped, later pushes are refused, and the output is `Err(Interrupted)` listing the
+    /// unfinished children by index ([`SCOPE_BODY`] for the body).
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let ended = taskgroup::scope(|spawner| async move {
+    ///     spawner.push(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///     Ok(())
+    /// })
+    /// .until(async {})
+    /// .await;
+    /// assert_eq!(ended.unwrap_err().reason(), taskgroup::Reason::Deadline);
+    /// # });
+    /// ```
+    pub fn until<D: Future>(self, deadline: D) -> Until<Self, Deadline<D>> {
+        Until::new(self, deadline)
+    }
+
+    /// Ends the scope at its next poll once `handle` is cancelled, like
+    /// [`TaskGroupFuture::with_cancel`](crate::TaskGroupFuture::with_cancel); later pushes are
+    /// refused.
+    ///
+    /// # Panics
+    ///
+    /// If `handle` (or a clone) already ends another group that is still alive.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let handle = taskgroup::CancelHandle::new();
+    /// let inside = handle.clone();
+    /// let ended = taskgroup::scope(|spawner| async move {
+    ///     spawner.push(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///     inside.cancel();
+    ///     std::future::pending::<()>().await;
+    ///     Ok(())
+    /// })
+    /// .with_cancel(handle)
+    /// .await;
+    /// let ended = ended.unwrap_err();
+    /// assert_eq!(ended.reason(), taskgroup::Reason::Cancelled);
+    /// assert_eq!(ended.unfinished(), [0, taskgroup::SCOPE_BODY]);
+    /// # });
+    /// ```
+    pub fn with_cancel(self, handle: CancelHandle) -> Until<Self, Cancellation> {
+        Until::cancelled_by(self, handle)
+    }
+}
+
+impl<R, T, E, Fut> SealedGroup for Scope<'_, R, T, E, Fut> where Fut: Future<Output = Result<R, E>> {}
+
+impl<R, T, E, Fut> Group for Scope<'_, R, T, E, Fut>
+where
+    Fut: Future<Output = Result<R, E>>,
+{
+    fn interrupt(self: Pin<&mut Self>) -> Unfinished {
+        let this = self.get_mut();
+        assert!(!this.done, "`Scope` polled after it completed");
+        this.done = true;
+        let (first_refused, refused) = this.queue.close();
+        let mut indices: Vec<usize> = (first_refused..first_refused + refused.len()).collect();
+        for member in Pin::new(&mut this.members).iter_pin_mut() {
+            match member.project() {
+                MemberProj::Body(_) => indices.push(SCOPE_BODY),
+                MemberProj::Batch { first, group } => {
+                    let first = *first;
+                    let dropped = group.interrupt();
+                    indices.extend(dropped.as_slice().iter().map(|i| first + i));
+                }
+            }
+        }
+        this.members.clear();
+        drop(refused);
+        this.body = None;
+        this.chunks = Vec::new();
+        indices.sort_unstable();
+        let mut unfinished = Unfinished::default();
+        for index in indices {
+            unfinished.push(index);
+        }
+        unfinished
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
     }
 }
 
@@ -542,11 +637,12 @@ impl<'a, T, E> Queue<'a, T, E> {
     }
 
     /// Refuses every later push and returns the children accepted but never taken, for the
-    /// caller to drop outside the lock.
-    fn close(&self) -> Vec<Child<'a, T, E>> {
+    /// caller to drop outside the lock, with the index of the first of them.
+    fn close(&self) -> (usize, Vec<Child<'a, T, E>>) {
         self.with(|state| {
             state.closed = true;
-            core::mem::take(&mut state.pending)
+            let pending = core::mem::take(&mut state.pending);
+            (state.next - pending.len(), pending)
         })
     }
 

@@ -24,8 +24,9 @@ type Indices = alloc::vec::Vec<usize>;
 type Indices = Option<usize>;
 
 /// The children that were still running when a group was interrupted, in index order.
+#[doc(hidden)]
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Unfinished {
+pub struct Unfinished {
     indices: Indices,
     omitted: usize,
 }
@@ -42,7 +43,7 @@ impl Unfinished {
         }
     }
 
-    fn as_slice(&self) -> &[usize] {
+    pub(crate) fn as_slice(&self) -> &[usize] {
         #[cfg(feature = "alloc")]
         return &self.indices;
         #[cfg(not(feature = "alloc"))]
@@ -173,7 +174,7 @@ impl core::error::Error for Interrupted {}
 /// [`Either`] of two of them.
 ///
 /// ```
-/// fn takes_any<S: taskgroup::shape::Shape, T: taskgroup::Stop>(_: taskgroup::Until<S, T>) {}
+/// fn takes_any<G: taskgroup::Group, T: taskgroup::Stop>(_: taskgroup::Until<G, T>) {}
 /// takes_any(taskgroup::try_join([async { Ok::<_, ()>(()) }]).until(async {}));
 /// ```
 pub trait Stop: private::Sealed {
@@ -184,6 +185,42 @@ pub trait Stop: private::Sealed {
 
 mod private {
     pub trait Sealed {}
+}
+
+/// Seals [`Group`].
+pub trait SealedGroup {}
+
+/// A group that a deadline or a cancel handle can end: [`TaskGroupFuture`] in every mode, and
+/// [`Scope`](crate::Scope). Sealed.
+///
+/// ```
+/// fn bounded<G: taskgroup::Group>(group: G) -> taskgroup::Until<G, taskgroup::Deadline<std::future::Ready<()>>> {
+///     taskgroup::Until::new(group, std::future::ready(()))
+/// }
+/// let ended = futures::executor::block_on(bounded(taskgroup::join([async { 1 }])));
+/// assert!(ended.is_err());
+/// ```
+pub trait Group: Future + SealedGroup {
+    /// Drops every unfinished child and stored output in place; reports the unfinished children.
+    #[doc(hidden)]
+    fn interrupt(self: Pin<&mut Self>) -> Unfinished;
+    /// Whether the group already returned its output.
+    #[doc(hidden)]
+    fn is_done(&self) -> bool;
+}
+
+impl<S: Shape> SealedGroup for TaskGroupFuture<S> where S::Mode: Finish<S> {}
+impl<S: Shape> Group for TaskGroupFuture<S>
+where
+    S::Mode: Finish<S>,
+{
+    fn interrupt(self: Pin<&mut Self>) -> Unfinished {
+        TaskGroupFuture::interrupt(self)
+    }
+
+    fn is_done(&self) -> bool {
+        self.is_terminated()
+    }
 }
 
 /// A deadline: any future. The group ends when it completes; its output is ignored.
@@ -260,14 +297,56 @@ impl<A: Stop, B: Stop> Stop for Either<A, B> {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 #[pin_project]
 #[derive(Debug)]
-pub struct Until<S: Shape, T> {
+pub struct Until<G, T> {
     #[pin]
-    group: TaskGroupFuture<S>,
+    group: G,
     #[pin]
     stop: T,
 }
 
-impl<S: Shape, T: Stop> Until<S, T> {
+impl<G: Group, D: Future> Until<G, Deadline<D>> {
+    /// `group` with `deadline`: what `until` returns on each group type.
+    ///
+    /// ```
+    /// let group = taskgroup::try_join([std::future::pending::<Result<(), ()>>()]);
+    /// let bounded = taskgroup::Until::new(group, async {});
+    /// assert!(futures::executor::block_on(bounded).is_err());
+    /// ```
+    pub fn new(group: G, deadline: D) -> Self {
+        Until {
+            group,
+            stop: Deadline {
+                deadline,
+                reached: false,
+            },
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<G: Group> Until<G, Cancellation> {
+    /// `group` ended by `handle`: what `with_cancel` returns on each group type.
+    ///
+    /// # Panics
+    ///
+    /// If `handle` (or a clone) already ends another group that is still alive.
+    ///
+    /// ```
+    /// let handle = taskgroup::CancelHandle::new();
+    /// handle.cancel();
+    /// let group = taskgroup::try_join([std::future::pending::<Result<(), ()>>()]);
+    /// let ended = futures::executor::block_on(taskgroup::Until::cancelled_by(group, handle));
+    /// assert_eq!(ended.unwrap_err().reason(), taskgroup::Reason::Cancelled);
+    /// ```
+    pub fn cancelled_by(group: G, handle: CancelHandle) -> Self {
+        Until {
+            group,
+            stop: Cancellation::attach(handle),
+        }
+    }
+}
+
+impl<G: Group, T: Stop> Until<G, T> {
     /// Adds a deadline to a group that already has one or a cancel handle: the group ends at
     /// whichever comes first. See [`TaskGroupFuture::until`].
     ///
@@ -282,7 +361,7 @@ impl<S: Shape, T: Stop> Until<S, T> {
     /// assert_eq!(ended.unwrap_err().reason(), taskgroup::Reason::Deadline);
     /// # });
     /// ```
-    pub fn until<D: Future>(self, deadline: D) -> Until<S, Either<T, Deadline<D>>> {
+    pub fn until<D: Future>(self, deadline: D) -> Until<G, Either<T, Deadline<D>>> {
         Until {
             group: self.group,
             stop: Either {
@@ -310,7 +389,7 @@ impl<S: Shape, T: Stop> Until<S, T> {
     /// # });
     /// ```
     #[cfg(feature = "alloc")]
-    pub fn with_cancel(self, handle: CancelHandle) -> Until<S, Either<T, Cancellation>> {
+    pub fn with_cancel(self, handle: CancelHandle) -> Until<G, Either<T, Cancellation>> {
         Until {
             group: self.group,
             stop: Either {
@@ -321,7 +400,10 @@ impl<S: Shape, T: Stop> Until<S, T> {
     }
 }
 
-impl<S: Shape> TaskGroupFuture<S> {
+impl<S: Shape> TaskGroupFuture<S>
+where
+    S::Mode: Finish<S>,
+{
     /// Ends the group when `deadline` completes first: every unfinished child is dropped and the
     /// output is `Err(`[`Interrupted`]`)` with [`Reason::Deadline`] and the indices of the
     /// children that were unfinished. If the group completes first, its output comes in `Ok`.
@@ -351,14 +433,8 @@ impl<S: Shape> TaskGroupFuture<S> {
     /// assert_eq!(ok, Ok(Ok([7])));
     /// # });
     /// ```
-    pub fn until<D: Future>(self, deadline: D) -> Until<S, Deadline<D>> {
-        Until {
-            group: self,
-            stop: Deadline {
-                deadline,
-                reached: false,
-            },
-        }
+    pub fn until<D: Future>(self, deadline: D) -> Until<Self, Deadline<D>> {
+        Until::new(self, deadline)
     }
 
     /// Ends the group at its next poll once `handle` is cancelled: every unfinished child is
@@ -389,19 +465,13 @@ impl<S: Shape> TaskGroupFuture<S> {
     /// # });
     /// ```
     #[cfg(feature = "alloc")]
-    pub fn with_cancel(self, handle: CancelHandle) -> Until<S, Cancellation> {
-        Until {
-            group: self,
-            stop: Cancellation::attach(handle),
-        }
+    pub fn with_cancel(self, handle: CancelHandle) -> Until<Self, Cancellation> {
+        Until::cancelled_by(self, handle)
     }
 }
 
-impl<S: Shape, T: Stop> Future for Until<S, T>
-where
-    S::Mode: Finish<S>,
-{
-    type Output = Result<<TaskGroupFuture<S> as Future>::Output, Interrupted>;
+impl<G: Group, T: Stop> Future for Until<G, T> {
+    type Output = Result<G::Output, Interrupted>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -413,12 +483,9 @@ where
     }
 }
 
-impl<S: Shape, T: Stop> FusedFuture for Until<S, T>
-where
-    S::Mode: Finish<S>,
-{
+impl<G: Group, T: Stop> FusedFuture for Until<G, T> {
     fn is_terminated(&self) -> bool {
-        self.group.is_terminated()
+        self.group.is_done()
     }
 }
 

@@ -548,6 +548,83 @@ fn scope_drops_children_accepted_but_never_polled() {
 }
 
 #[test]
+fn scope_deadline_drops_the_body_and_children_and_refuses_pushes() {
+    let parent = Parent::new();
+    let (children, handles) = probes::<usize, usize>(3);
+    let (keep, kept) = mpsc::channel();
+    let (deadline, alarm) = support::probe::<(), ()>();
+    let mut s = pin!(
+        scope(|spawner: taskgroup::Spawner<'_, usize, usize>| async move {
+            keep.send(spawner.clone()).unwrap();
+            for child in children {
+                spawner.push(child).unwrap();
+            }
+            pending::<()>().await;
+            Ok(())
+        })
+        .until(deadline)
+    );
+    assert!(parent.poll(s.as_mut()).is_pending());
+    handles[1].succeed(1);
+    handles[1].wake();
+    assert!(parent.poll(s.as_mut()).is_pending());
+    alarm.succeed(());
+    alarm.wake();
+    let ended = expect_ready(parent.poll(s.as_mut())).unwrap_err();
+    assert_eq!(ended.reason(), Reason::Deadline);
+    assert_eq!(ended.unfinished(), [0, 2, SCOPE_BODY]);
+    assert!(handles.iter().all(|h| h.drops() == 1));
+    assert!(
+        kept.recv().unwrap().push(ready(Ok(9))).is_err(),
+        "pushes refused after"
+    );
+}
+
+#[test]
+fn scope_cancelled_from_a_child() {
+    let handle = taskgroup::CancelHandle::new();
+    let inside = handle.clone();
+    let ended = block_on(
+        scope(|spawner| async move {
+            spawner
+                .push(async move {
+                    inside.cancel();
+                    pending::<()>().await;
+                    Ok::<u8, ()>(1)
+                })
+                .unwrap();
+            Ok(())
+        })
+        .with_cancel(handle),
+    )
+    .unwrap_err();
+    assert_eq!(ended.reason(), Reason::Cancelled);
+    assert_eq!(ended.unfinished(), [0]);
+}
+
+#[test]
+fn scope_drops_everything_once_after_a_child_panics() {
+    let parent = Parent::new();
+    let (children, handles) = probes::<usize, usize>(3);
+    let (body_gate, body) = support::probe::<(), usize>();
+    let mut s = Box::pin(scope(|spawner| async move {
+        for child in children {
+            spawner.push(child).unwrap();
+        }
+        body_gate.await?;
+        Ok(())
+    }));
+    assert!(parent.poll(s.as_mut()).is_pending());
+    handles[1].on_poll(|| panic!("child 1 panics"));
+    handles[1].wake();
+    let unwound = catch_unwind(AssertUnwindSafe(|| parent.poll(s.as_mut())));
+    assert!(unwound.is_err());
+    drop(s);
+    assert!(handles.iter().all(|h| h.drops() == 1));
+    assert_eq!(body.drops(), 1);
+}
+
+#[test]
 #[should_panic(expected = "polled after it completed")]
 fn scope_polled_after_completion_panics() {
     let parent = Parent::new();

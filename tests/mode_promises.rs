@@ -358,16 +358,19 @@ enum Path {
     ChildError,
     /// A deadline ends the group while children wait.
     Deadline,
+    /// A cancel handle ends the group while children wait (with `alloc`).
+    Cancel,
     /// The group is dropped after one poll.
     DroppedMidway,
     /// Child 1 panics while polled; the group is dropped after the unwind.
     Panic,
 }
 
-const PATHS: [Path; 5] = [
+const PATHS: [Path; 6] = [
     Path::Success,
     Path::ChildError,
     Path::Deadline,
+    Path::Cancel,
     Path::DroppedMidway,
     Path::Panic,
 ];
@@ -379,7 +382,11 @@ type Alarm = support::Probe<(), ()>;
 /// every child was dropped exactly once when the group is gone, and every value handed to a
 /// child exactly once when the children's handles are gone too (a value never delivered stays in
 /// its handle until then).
-fn check_drops<G: Future>(mode: &str, path: Path, make: impl Fn([Child; 3], Alarm) -> G) {
+fn check_drops<G: Future>(
+    mode: &str,
+    path: Path,
+    make: impl Fn([Child; 3], Alarm, Canceller) -> G,
+) {
     let parent = Parent::new();
     let values = DropCount::new();
     let mut created = 0;
@@ -389,8 +396,9 @@ fn check_drops<G: Future>(mode: &str, path: Path, make: impl Fn([Child; 3], Alar
     };
     let (children, handles) = probe_array::<support::Counted<u8>, u8, 3>();
     let (alarm_future, alarm) = support::probe::<(), ()>();
+    let canceller = Canceller::default();
     {
-        let mut group = Box::pin(make(children, alarm_future));
+        let mut group = Box::pin(make(children, alarm_future, canceller.clone()));
         assert!(parent.poll(group.as_mut()).is_pending(), "{mode} {path:?}");
         match path {
             Path::Success => {
@@ -417,6 +425,12 @@ fn check_drops<G: Future>(mode: &str, path: Path, make: impl Fn([Child; 3], Alar
                 alarm.wake();
                 assert!(parent.poll(group.as_mut()).is_ready(), "{mode} {path:?}");
             }
+            Path::Cancel => {
+                if !canceller.cancel() {
+                    return; // no cancel handles without `alloc`
+                }
+                assert!(parent.poll(group.as_mut()).is_ready(), "{mode} {path:?}");
+            }
             Path::DroppedMidway => {
                 handles[2].succeed(value(2));
                 handles[2].wake();
@@ -437,14 +451,42 @@ fn check_drops<G: Future>(mode: &str, path: Path, make: impl Fn([Child; 3], Alar
     assert_eq!(values.get(), created, "{mode} {path:?}: values");
 }
 
+/// The cancel handle of a group in the table, or nothing without `alloc`.
+#[derive(Clone, Default)]
+struct Canceller {
+    #[cfg(feature = "alloc")]
+    handle: taskgroup::CancelHandle,
+}
+
+impl Canceller {
+    /// Cancels; `false` if this build has no cancel handles.
+    fn cancel(&self) -> bool {
+        #[cfg(feature = "alloc")]
+        self.handle.cancel();
+        cfg!(feature = "alloc")
+    }
+}
+
+/// Puts a deadline and, with `alloc`, a cancel handle on a group.
+macro_rules! bounded {
+    ($group:expr, $deadline:expr, $canceller:expr) => {{
+        let group = $group.until($deadline);
+        #[cfg(feature = "alloc")]
+        let group = group.with_cancel($canceller.handle);
+        #[cfg(not(feature = "alloc"))]
+        let _ = $canceller;
+        group
+    }};
+}
+
 #[test]
 fn every_mode_drops_every_child_and_value_exactly_once_on_every_path() {
     for path in PATHS {
-        check_drops("try_join", path, |c, d| try_join(c).until(d));
-        check_drops("settle", path, |c, d| settle(c).until(d));
-        check_drops("first_ok", path, |c, d| first_ok(c).until(d));
-        check_drops("race", path, |c, d| race(c).until(d));
-        check_drops("join", path, |c, d| join(c).until(d));
+        check_drops("try_join", path, |c, d, k| bounded!(try_join(c), d, k));
+        check_drops("settle", path, |c, d, k| bounded!(settle(c), d, k));
+        check_drops("first_ok", path, |c, d, k| bounded!(first_ok(c), d, k));
+        check_drops("race", path, |c, d, k| bounded!(race(c), d, k));
+        check_drops("join", path, |c, d, k| bounded!(join(c), d, k));
     }
 }
 
