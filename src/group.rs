@@ -115,9 +115,8 @@ where
 /// `supervisorScope`).
 ///
 /// Nothing is dropped because of an error: a failing child does not disturb its siblings. Takes
-/// a tuple (children may have different `Ok` types and must share one error type), an array, a
-/// `Vec` or a [`TaskGroup`](crate::TaskGroup); the output has the same shape, one `Result` per
-/// child.
+/// a tuple (its children may have different `Ok` and error types), an array, a `Vec` or a
+/// [`TaskGroup`](crate::TaskGroup); the output has the same shape, one `Result` per child.
 ///
 /// ```
 /// # futures::executor::block_on(async {
@@ -179,7 +178,8 @@ where
 ///
 /// # Panics
 ///
-/// When polled, if there are no children: a race of none would never finish.
+/// When polled, if there are no children: a race of none would never finish. (A deadline or a
+/// cancel handle that ends the group first still ends it with `Interrupted`.)
 ///
 /// ```
 /// # futures::executor::block_on(async {
@@ -682,9 +682,16 @@ impl<S: Shape> TaskGroupFuture<S> {
             "`TaskGroupFuture` polled after it completed"
         );
         let mut unfinished = Unfinished::default();
+        this.core.tally.errors = None;
         this.core
             .release_all(this.shape, |index| unfinished.push(index));
         unfinished
+    }
+
+    /// Whether the group holds the errors of a failing sweep that a panic cut short: its next
+    /// poll returns them without polling any child.
+    pub(crate) fn holds_errors(&self) -> bool {
+        self.core.tally.errors.is_some()
     }
 }
 

@@ -207,6 +207,12 @@ pub trait Group: Future + SealedGroup {
     /// Whether the group already returned its output.
     #[doc(hidden)]
     fn is_done(&self) -> bool;
+    /// Whether the group's outcome is already decided (a failure seen before a panic cut its
+    /// sweep short), so that its next poll returns it without polling a child.
+    #[doc(hidden)]
+    fn is_decided(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Shape> SealedGroup for TaskGroupFuture<S> where S::Mode: Finish<S> {}
@@ -220,6 +226,10 @@ where
 
     fn is_done(&self) -> bool {
         self.is_terminated()
+    }
+
+    fn is_decided(&self) -> bool {
+        self.holds_errors()
     }
 }
 
@@ -446,7 +456,8 @@ where
     /// # Panics
     ///
     /// If `handle` (or a clone of it) already ends another group that is still alive: a handle
-    /// ends one group at a time. Make one handle per group.
+    /// ends one group at a time, and is released when that group is dropped (not when it
+    /// completes). Make one handle per group.
     ///
     /// ```
     /// # futures::executor::block_on(async {
@@ -475,9 +486,12 @@ impl<G: Group, T: Stop> Future for Until<G, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Poll::Ready(reason) = this.stop.poll_stop(cx) {
-            let unfinished = this.group.interrupt();
-            return Poll::Ready(Err(Interrupted { reason, unfinished }));
+        // A failure the group already saw came before the stop: report it.
+        if !this.group.is_decided() {
+            if let Poll::Ready(reason) = this.stop.poll_stop(cx) {
+                let unfinished = this.group.interrupt();
+                return Poll::Ready(Err(Interrupted { reason, unfinished }));
+            }
         }
         this.group.poll(cx).map(Ok)
     }
