@@ -11,6 +11,14 @@
 //! the same whatever the number of children, and the allocations grow with the number of batches
 //! (a batch's slots, its wake set and its place in the `FuturesUnordered`), plus one box per
 //! child: pushed children have different types, so each is boxed.
+//!
+//! Two differences from a group of fixed shape follow from the `FuturesUnordered`:
+//!
+//! * when a member fails, the scope keeps the errors of the other members ready in that same
+//!   poll, which can include a child woken during the failing poll (a fixed group polls only
+//!   the children woken before its failing sweep began);
+//! * when one poll polls every member, the `FuturesUnordered` wakes the scope's own task before
+//!   returning `Pending` (its yield rule), which costs one extra, empty poll of the scope.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -63,7 +71,8 @@ type Child<'a, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
 /// failing, finished or dropped, `push` hands the future back in [`Rejected`].
 ///
 /// Children must be `Send` (they are boxed as `dyn Future + Send`), so the scope is `Send` when
-/// its body is; they may borrow anything that outlives the scope. Needs the `alloc` feature.
+/// its body and the outputs (`R`, `T`) are; children may borrow anything that outlives the scope.
+/// Needs the `alloc` feature.
 ///
 /// ```
 /// # futures::executor::block_on(async {
@@ -102,6 +111,7 @@ where
         body: None,
         chunks: Vec::new(),
         done: false,
+        in_poll: false,
     }
 }
 
@@ -186,9 +196,13 @@ impl<'a, T, E> Spawner<'a, T, E> {
     {
         // Box outside the lock, but keep the box typed until the scope accepts it, to be able
         // to hand the future back.
-        let child = Box::new(child);
+        let child = Box::new(Guarded {
+            child,
+            failed: Arc::clone(&self.queue.failed),
+        });
+        let failed = &self.queue.failed;
         let accepted = self.queue.with(move |state| {
-            if state.closed {
+            if state.closed || failed.load(Ordering::Acquire) {
                 return Err(child);
             }
             let index = state.next;
@@ -202,8 +216,31 @@ impl<'a, T, E> Spawner<'a, T, E> {
                 self.queue.waker.wake();
                 Ok(index)
             }
-            Err(child) => Err(Rejected::with(*child)),
+            Err(child) => Err(Rejected::with(child.child)),
         }
+    }
+}
+
+/// A pushed child that closes its scope to further pushes the moment it fails, so that a
+/// sibling polled later in the same sweep can no longer push.
+#[pin_project]
+struct Guarded<F> {
+    #[pin]
+    child: F,
+    /// The scope's [`Queue::failed`].
+    failed: Arc<AtomicBool>,
+}
+
+impl<F: Future<Output = Result<T, E>>, T, E> Future for Guarded<F> {
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        let this = self.project();
+        let output = this.child.poll(cx);
+        if let Poll::Ready(Err(_)) = &output {
+            this.failed.store(true, Ordering::Release);
+        }
+        output
     }
 }
 
@@ -280,6 +317,8 @@ pub struct Scope<'a, R, T, E, Fut> {
     /// Each finished batch's outputs, with the index of its first child.
     chunks: Vec<(usize, Vec<T>)>,
     done: bool,
+    /// Set while a poll runs: still set at the next poll means the last one panicked.
+    in_poll: bool,
 }
 
 impl<R, T, E, Fut> fmt::Debug for Scope<'_, R, T, E, Fut> {
@@ -364,7 +403,9 @@ where
         let (_, refused) = self.queue.close();
         let mut errors = Vec::new();
         let mut cancelled = absorb(failed, &mut errors);
-        // Members already woken may have failed at the same moment: poll what is ready now.
+        // Other members may have failed at the same moment: poll the ones ready now and keep
+        // their errors. (The `FuturesUnordered` cannot tell a member woken before this poll from
+        // one woken during it, so a child woken during the failing poll may be polled here.)
         while let Poll::Ready(Some(finished)) = self.members.poll_next_unpin(cx) {
             cancelled += absorb(finished, &mut errors);
         }
@@ -412,6 +453,25 @@ where
         // `Scope` is `Unpin`: its members live in the `FuturesUnordered`'s own allocations.
         let this = self.get_mut();
         assert!(!this.done, "`Scope` polled after it completed");
+        // A member that panics is dropped by the `FuturesUnordered` with every child of its
+        // batch: a scope that went on would return without them. Refuse instead.
+        assert!(
+            !this.in_poll,
+            "`Scope` polled again after its body or a child panicked in an earlier poll"
+        );
+        this.in_poll = true;
+        let output = this.poll_members(cx);
+        this.in_poll = false;
+        output
+    }
+}
+
+impl<'a, R, T, E, Fut> Scope<'a, R, T, E, Fut>
+where
+    Fut: Future<Output = Result<R, E>>,
+{
+    fn poll_members(&mut self, cx: &mut Context<'_>) -> Poll<Result<Scoped<R, T>, ErrorGroup<E>>> {
+        let this = self;
         // Register first: a push from elsewhere after this point wakes this task.
         this.queue.waker.register(cx.waker());
         this.take_pushed();
@@ -584,6 +644,9 @@ struct Queue<'a, T, E> {
     state: UnsafeCell<QueueState<'a, T, E>>,
     /// The scope's task, woken by pushes.
     waker: AtomicWaker,
+    /// Set by a pushed child the moment it fails: pushes are refused from then on, even from a
+    /// sibling polled later in the same sweep, before the scope itself sees the failure.
+    failed: Arc<AtomicBool>,
 }
 
 struct QueueState<'a, T, E> {
@@ -610,6 +673,7 @@ impl<'a, T, E> Queue<'a, T, E> {
                 pending: Vec::new(),
             }),
             waker: AtomicWaker::new(),
+            failed: Arc::new(AtomicBool::new(false)),
         }
     }
 
