@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use futures::executor::block_on;
 use taskgroup::{first_ok, join, race, settle, try_join, Reason};
 
-use support::{expect_ready, probes, DropCount, Handle, Parent};
+use support::{expect_ready, probes, DropCount, Handle, Parent, Yield};
 
 fn polled(handles: &[Handle<usize, usize>]) -> Vec<usize> {
     handles.iter().map(Handle::polls).collect()
@@ -101,7 +101,7 @@ fn limit_outputs_come_back_in_input_order_whatever_the_finishing_order() {
     // Children finish in reverse order of their index within each window.
     let children: Vec<_> = (0..40u32)
         .map(|i| async move {
-            Yield((40 - i) % 7).await;
+            Yield(((40 - i) % 7) as usize).await;
             Ok::<_, ()>(i)
         })
         .collect();
@@ -115,7 +115,7 @@ fn limit_never_starts_children_after_failure() {
     let children = (0..1_000_000u32).map(|i| {
         made.set(made.get() + 1);
         async move {
-            Yield(i % 3).await;
+            Yield((i % 3) as usize).await;
             if i == 10 {
                 Err(i)
             } else {
@@ -194,7 +194,7 @@ fn limit_works_in_every_mode() {
 fn limited_task_group_and_self_waking_flood_complete() {
     let group: taskgroup::TaskGroup<_> = (0..1000u32)
         .map(|i| async move {
-            Yield(i % 2).await;
+            Yield((i % 2) as usize).await;
             Ok::<_, ()>(i)
         })
         .collect();
@@ -275,21 +275,6 @@ fn limit_after_the_first_poll_panics() {
     let mut group = taskgroup::try_join(taskgroup::lazy([pending::<Result<u8, ()>>()]));
     let _ = parent.poll(Pin::new(&mut group));
     drop(group.limit(1));
-}
-
-/// Wakes itself and returns `Pending` this many times, then is ready.
-struct Yield(u32);
-
-impl Future for Yield {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            return Poll::Ready(());
-        }
-        self.0 -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
 }
 
 /// Pending until a helper thread, handed its waker on the first poll, wakes it.

@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use futures::executor::block_on;
 use futures::future::FusedFuture;
 use taskgroup::{scope, CancelHandle, Reason, Rejected, Scope, Scoped, Spawner, SCOPE_BODY};
 
-use support::{expect_ready, probe, probes, Counted, DropCount, Handle, Parent, Probe};
+use support::{expect_ready, probe, probes, Counted, DropCount, Handle, Parent, Probe, Yield};
 
 /// How long a test waits for another thread before it fails. Generous: it bounds a hang, it is
 /// not a timing assertion.
@@ -64,22 +64,6 @@ fn drops<T, E>(handles: &[Handle<T, E>]) -> Vec<usize> {
 #[track_caller]
 fn assert_all_dropped_once<T, E>(handles: &[Handle<T, E>]) {
     assert_eq!(drops(handles), vec![1; handles.len()], "drops per child");
-}
-
-/// Wakes itself and returns `Pending` this many times, then is ready.
-struct Yield(usize);
-
-impl Future for Yield {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            return Poll::Ready(());
-        }
-        self.0 -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
 }
 
 /// Polls `future` with `parent` until it is ready. Every `Pending` must have woken the parent

@@ -275,3 +275,20 @@ pub fn expect_ready<T>(poll: Poll<T>) -> T {
         Poll::Pending => panic!("expected the group to be Ready, it was Pending"),
     }
 }
+
+/// Wakes itself and returns `Pending` this many times, then is ready: a child that yields to
+/// the executor.
+pub struct Yield(pub usize);
+
+impl Future for Yield {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 == 0 {
+            return Poll::Ready(());
+        }
+        self.0 -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
