@@ -509,7 +509,10 @@ impl<E> Core<E> {
             };
             // Register before the snapshot: a wake after the snapshot must wake this poll's task.
             wakes.register(cx.waker());
-            wakes.begin_poll();
+            // Ends the poll when dropped, on every return and on a child's panic: wakes that
+            // land during the poll leave the parent alone, and the end wakes it if they left
+            // work for the next poll.
+            let mut wakes = wakes.poll();
             // Rounds: after the snapshot, the children woken by siblings (or other threads)
             // during it, if not polled in this poll yet, are polled in the same poll; a child's
             // own wakes wait for the next poll. Every child is polled at most once per poll, so

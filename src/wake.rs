@@ -52,10 +52,32 @@
 //! it swaps the lower word. The poller registers the parent waker *before* taking the snapshot, so
 //! a wake that climbs to the top after the snapshot wakes the waker of the current poll.
 //!
-//! The `loom` models at the end of this file check it over every interleaving of a sweep with
-//! racing wakes (`RUSTFLAGS="--cfg taskgroup_loom" cargo test --release --lib loom`; the cfg has
-//! the crate's name so that dependencies with `loom` support of their own stay as they are); the
-//! cross-thread tests exercise it under real threads and Miri.
+//! # Wakes during a poll
+//!
+//! While the group is polled, a waker that climbs to an empty top word does not wake the parent:
+//! the poll takes the live bits again in its next round, and a wake it leaves behind (a
+//! self-wake in the next bits, or one that lands after the last round) is announced by the end
+//! of the poll, which clears the header's `polling` flag and wakes the parent if either top word
+//! is non-empty. This saves an `AtomicWaker` wake (two read-modify-writes, and a clone of the
+//! parent waker at the next registration) for every wake a poll serves itself: each link of a
+//! chain of children waking one another, for instance. The flag and the top words form a
+//! store-load pair on each side (the waker's `fetch_or` then its load of the flag; the poller's
+//! store to the flag then its loads of the top words), so each side has a `SeqCst` fence
+//! between them: of the two loads, at least one sees the other side's write, and the wake is
+//! announced by the waker or by the poll's end (possibly both, which costs a spurious wake).
+//! The `loom` model `loom_wakes_during_a_poll_are_announced_by_its_end` checks it, and every
+//! other model runs its sweeps through the same poll guard; with either fence removed or moved,
+//! five of the models fail.
+//!
+//! # Checking it
+//!
+//! The `loom` models at the end of this file check both protocols over the interleavings of a
+//! poll with racing wakes (`RUSTFLAGS="--cfg taskgroup_loom" cargo test --release --lib loom`;
+//! the cfg has the crate's name so that dependencies with `loom` support of their own stay as
+//! they are). Every interleaving takes about ten minutes on two cores, so CI bounds the
+//! preemptions per execution (`LOOM_MAX_PREEMPTIONS=4`: 16 s), which still fails five models
+//! for each of the fence mutations above. The cross-thread tests exercise the protocols under
+//! real threads and Miri.
 
 use core::alloc::Layout;
 use core::marker::PhantomData;
@@ -63,10 +85,10 @@ use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::NonNull;
 #[cfg(not(taskgroup_loom))]
-use core::sync::atomic::{fence, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 #[cfg(taskgroup_loom)]
-use loom::sync::atomic::{fence, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use alloc::alloc::{alloc, dealloc, handle_alloc_error};
 use futures_util::task::AtomicWaker;
@@ -98,6 +120,11 @@ struct Header {
     /// bits that later rounds of the current poll take. Read with `Relaxed`: a stale value only
     /// routes a wake to the other set, and both are taken at the start of every poll.
     current: AtomicUsize,
+    /// Set while the group is being polled (from [`WakeSet::poll`] to the end of the returned
+    /// [`Polling`]). A waker that climbs to an empty top word while it is set leaves the parent
+    /// alone: the poll takes the live bits again before it ends, and checks both top words after
+    /// clearing this flag (module docs, "Wakes during a poll").
+    polling: AtomicBool,
     /// Number of the group's current poll (never 0), touched only by the poller: a child
     /// whose epoch equals it was polled in this poll already. Counts 1..=255 and wraps.
     epoch: AtomicU8,
@@ -187,6 +214,10 @@ pub(crate) struct WakeSet {
     /// children `cursor_base + bit` for each set bit. Poller-private, like the taken bits.
     cursor_base: usize,
     cursor_bits: usize,
+    /// The taken bits are known to be all clear: a round's snapshot went straight into the
+    /// cursor, so once the cursor is used up the round is, without a look at the taken bits.
+    /// Poller-private.
+    taken_clear: bool,
 }
 
 // SAFETY: the allocation is only reached through `&Header` (atomics, an `AtomicWaker`, which is
@@ -203,6 +234,7 @@ impl WakeSet {
             header,
             cursor_base: 0,
             cursor_bits: 0,
+            taken_clear: false,
         }
     }
 
@@ -229,6 +261,7 @@ impl WakeSet {
                 refs: AtomicUsize::new(1),
                 parent: AtomicWaker::new(),
                 current: AtomicUsize::new(usize::MAX),
+                polling: AtomicBool::new(false),
                 epoch: AtomicU8::new(0),
                 len,
                 plan,
@@ -303,7 +336,11 @@ impl WakeSet {
     /// and next-poll bits) into the taken bits. Cost: `O(levels)` per woken child.
     pub(crate) fn begin_poll(&mut self) {
         self.restore_cursor();
+        self.taken_clear = false;
         let h = self.header();
+        // Before the snapshot, so that a wake the snapshot misses either sees the flag and is
+        // caught by `end_poll`, or does not and wakes the parent. Either is correct.
+        h.polling.store(true, Ordering::SeqCst);
         let epoch = h.epoch.load(Ordering::Relaxed).wrapping_add(1).max(1);
         h.epoch.store(epoch, Ordering::Relaxed);
         h.current.store(usize::MAX, Ordering::Relaxed);
@@ -312,15 +349,97 @@ impl WakeSet {
         self.take_word(self.live(), top, 0);
     }
 
+    /// Starts a poll of the group ([`WakeSet::begin_poll`]) and returns the set, which ends the
+    /// poll when dropped, also when a child's poll panics.
+    #[inline]
+    pub(crate) fn poll(&mut self) -> Polling<'_> {
+        self.begin_poll();
+        Polling(self)
+    }
+
+    /// Ends a poll: clears the polling flag, then wakes the parent if a wake that skipped it
+    /// left work behind (a child in the live or the next bits).
+    ///
+    /// A `SeqCst` fence sits between the store to the flag and the loads of the top words, as
+    /// one sits between a waker's `fetch_or` and its load of the flag (in [`mark`]): of two such
+    /// fences one comes first, and the load after the later fence sees the write before the
+    /// earlier one. So either the waker sees the flag clear and wakes the parent itself, or
+    /// these loads see its bit (module docs, "Wakes during a poll").
+    pub(crate) fn end_poll(&self) {
+        let h = self.header();
+        h.polling.store(false, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let top = h.plan.level_start[h.plan.levels - 1];
+        if self.live()[top].load(Ordering::Relaxed) != 0
+            || self.next_poll()[top].load(Ordering::Relaxed) != 0
+        {
+            h.parent.wake();
+        }
+    }
+
     /// Takes the children woken (by others than themselves) since the last snapshot into the
     /// taken bits, for another round of the same poll; `true` if it took any.
+    ///
+    /// The snapshot is used up when a round starts, so the taken bits are all clear. While the
+    /// live words on the way down hold one bit each (one woken leaf word: the common case of a
+    /// round), that leaf word goes straight into the cursor and the taken bits stay untouched;
+    /// at the first word with more bits, the rest is taken into the taken bits as in a poll's
+    /// first snapshot, with the summary bits above it set.
     pub(crate) fn snapshot_live(&mut self) -> bool {
         debug_assert_eq!(
             self.cursor_bits, 0,
             "a round starts once the snapshot is used up"
         );
-        let top = self.header().plan.levels - 1;
-        self.take_word(self.live(), top, 0)
+        let h = self.header();
+        let live = self.live();
+        let mut level = h.plan.levels - 1;
+        debug_assert_eq!(
+            self.taken()[h.plan.level_start[level]].load(Ordering::Relaxed),
+            0,
+            "a round starts with the taken bits clear"
+        );
+        let mut word = 0;
+        loop {
+            let at = h.plan.level_start[level] + word;
+            let bits = live[at].swap(0, Ordering::AcqRel);
+            if bits == 0 {
+                // Nothing woken, or a summary bit over a word emptied by `forget_wake`.
+                return false;
+            }
+            if level == 0 {
+                self.cursor_base = word * BITS;
+                self.cursor_bits = bits;
+                self.taken_clear = true;
+                return true;
+            }
+            if bits & (bits - 1) == 0 {
+                word = word * BITS + bits.trailing_zeros() as usize;
+                level -= 1;
+                continue;
+            }
+            let mut kept = bits;
+            let mut rest = bits;
+            while rest != 0 {
+                let bit = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                if !self.take_word(live, level - 1, word * BITS + bit) {
+                    kept &= !(1 << bit);
+                }
+            }
+            if kept == 0 {
+                return false;
+            }
+            // The taken bits were clear: set this word, then one summary bit per level above.
+            let taken = self.taken();
+            taken[at].store(kept, Ordering::Relaxed);
+            for level in level + 1..h.plan.levels {
+                let cell = &taken[h.plan.level_start[level] + word / BITS];
+                cell.store(1 << (word % BITS), Ordering::Relaxed);
+                word /= BITS;
+            }
+            self.taken_clear = false;
+            return true;
+        }
     }
 
     /// Swaps one word of `source` to zero and moves what it covered into the taken bits; `true`
@@ -380,7 +499,7 @@ impl WakeSet {
     /// bits at the next [`WakeSet::begin_poll`], so the remaining snapshot is served then.
     #[inline]
     pub(crate) fn next_taken(&mut self) -> Option<usize> {
-        if self.cursor_bits == 0 && !self.load_cursor() {
+        if self.cursor_bits == 0 && (self.taken_clear || !self.load_cursor()) {
             return None;
         }
         let bit = self.cursor_bits.trailing_zeros() as usize;
@@ -452,8 +571,8 @@ impl WakeSet {
     /// Starts a poll and returns its whole snapshot, for tests.
     #[cfg(test)]
     pub(crate) fn drain(&mut self) -> alloc::vec::Vec<usize> {
-        self.begin_poll();
-        core::iter::from_fn(|| self.next_taken()).collect()
+        let mut poll = self.poll();
+        core::iter::from_fn(|| poll.next_taken()).collect()
     }
 
     /// How many children the snapshot still holds: `O(len / BITS)`, for the failure path.
@@ -512,6 +631,32 @@ impl WakeSet {
             waker: ManuallyDrop::new(waker),
             _set: PhantomData,
         }
+    }
+}
+
+/// A [`WakeSet`] in the middle of a poll of its group, from [`WakeSet::poll`]; dropping it ends
+/// the poll ([`WakeSet::end_poll`]).
+pub(crate) struct Polling<'a>(&'a mut WakeSet);
+
+impl Deref for Polling<'_> {
+    type Target = WakeSet;
+
+    #[inline]
+    fn deref(&self) -> &WakeSet {
+        self.0
+    }
+}
+
+impl core::ops::DerefMut for Polling<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut WakeSet {
+        self.0
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        self.0.end_poll();
     }
 }
 
@@ -873,11 +1018,12 @@ unsafe fn from_slot(data: *const ()) -> (NonNull<Header>, usize) {
 }
 
 /// Marks child `index` in the bit hierarchy `bits` (live or next-poll); if it climbed to an
-/// empty top word and `wake_parent`, wakes the parent.
+/// empty top word and `wake_parent`, wakes the parent, unless the group is being polled.
 fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool) {
     let mut at = index;
     for level in 0..header.plan.levels {
         let cell = &bits[header.plan.level_start[level] + at / BITS];
+        // `SeqCst` (the same instruction as `AcqRel` on x86-64) for `end_poll`'s argument.
         let previous = cell.fetch_or(1 << (at % BITS), Ordering::AcqRel);
         if previous != 0 {
             // The word was already non-empty: whoever made it so climbs and wakes the parent
@@ -886,7 +1032,12 @@ fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool) 
         }
         at /= BITS;
     }
-    if wake_parent {
+    // While the group is polled, the poll itself takes this wake, in a later round or by waking
+    // the parent from `end_poll` (module docs, "Wakes during a poll").
+    if wake_parent && {
+        fence(Ordering::SeqCst);
+        !header.polling.load(Ordering::Relaxed)
+    } {
         header.parent.wake();
     }
 }
@@ -1207,22 +1358,7 @@ mod loom_models {
                     loom::thread::spawn(move || waker.wake())
                 })
                 .collect();
-            set.begin_poll();
-            let mut polled = Vec::new();
-            let mut first_round = true;
-            loop {
-                let mut any = false;
-                while let Some(i) = set.next_taken() {
-                    if set.begin_child(i, first_round) {
-                        any = true;
-                        polled.push(i);
-                    }
-                }
-                if !any || !set.snapshot_live() {
-                    break;
-                }
-                first_round = false;
-            }
+            let polled = poll_with_rounds(&mut set, None);
             for thread in threads {
                 thread.join().unwrap();
             }
@@ -1243,6 +1379,57 @@ mod loom_models {
                     "{missed:?} not in {next:?}"
                 );
             }
+        });
+    }
+
+    /// One poll of the group as the engine does it: rounds until one polls nobody or takes
+    /// nothing. `wake_self` is a child that, when polled, wakes itself. Returns the children
+    /// polled, in order.
+    fn poll_with_rounds(set: &mut WakeSet, wake_self: Option<usize>) -> Vec<usize> {
+        let mut poll = set.poll();
+        let mut polled = Vec::new();
+        let mut first_round = true;
+        loop {
+            let mut any = false;
+            while let Some(i) = poll.next_taken() {
+                if poll.begin_child(i, first_round) {
+                    any = true;
+                    polled.push(i);
+                    if wake_self == Some(i) {
+                        poll.waker(i).wake_by_ref();
+                    }
+                }
+            }
+            if !any || !poll.snapshot_live() {
+                break;
+            }
+            first_round = false;
+        }
+        polled
+    }
+
+    /// Wakes that land while the group is polled do not wake the parent; the poll's end must
+    /// then do it for whatever it left behind. Here a child wakes itself during the poll (due
+    /// at the next poll) while another thread wakes a second child at any moment, before,
+    /// during or after the poll: after the poll, every child due at the next poll was announced
+    /// to the parent, and the second child was polled or is due.
+    #[test]
+    fn loom_wakes_during_a_poll_are_announced_by_its_end() {
+        loom::model(|| {
+            let (parent, mut set) = registered(BITS * 2);
+            set.waker(0).wake_by_ref();
+            let other: Waker = (*set.waker(BITS + 3)).clone();
+            let thread = loom::thread::spawn(move || other.wake());
+            let polled = poll_with_rounds(&mut set, Some(0));
+            thread.join().unwrap();
+            let woken = parent.0.load(std::sync::atomic::Ordering::SeqCst);
+            let next = set.drain();
+            assert!(next.contains(&0), "the self-wake is due at the next poll");
+            assert!(woken > 0, "{next:?} due, but the parent was not woken");
+            assert!(
+                polled.contains(&(BITS + 3)) || next.contains(&(BITS + 3)),
+                "the other thread's wake was lost"
+            );
         });
     }
 
