@@ -753,7 +753,11 @@ fn a_child_woken_by_a_sibling_is_polled_in_the_same_poll() {
     let out = expect_ready(parent.poll(Pin::new(&mut group)));
     assert_eq!(out, Ok((0..n).collect::<Vec<_>>()));
     // The poll served every wake of the chain itself, in its rounds: none woke the parent task.
-    assert_eq!(parent.wakes(), wakes, "a wake served by the poll woke the parent");
+    assert_eq!(
+        parent.wakes(),
+        wakes,
+        "a wake served by the poll woke the parent"
+    );
     // Links whose predecessor finished earlier in the first sweep finish in their first poll;
     // every other link is polled once more, in the second poll of the group.
     let polls = table.lock().unwrap().polls.clone();
