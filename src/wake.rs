@@ -417,15 +417,7 @@ impl WakeSet {
                 level -= 1;
                 continue;
             }
-            let mut kept = bits;
-            let mut rest = bits;
-            while rest != 0 {
-                let bit = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                if !self.take_word(live, level - 1, word * BITS + bit) {
-                    kept &= !(1 << bit);
-                }
-            }
+            let kept = self.take_below(live, level, word, bits);
             if kept == 0 {
                 return false;
             }
@@ -442,6 +434,22 @@ impl WakeSet {
         }
     }
 
+    /// Takes the words below the set `bits` of summary word `word` at `level > 0` (swapped out
+    /// of `source` by the caller), each with [`WakeSet::take_word`]; returns the bits whose word
+    /// yielded a child.
+    fn take_below(&self, source: &[AtomicUsize], level: usize, word: usize, bits: usize) -> usize {
+        let mut kept = bits;
+        let mut rest = bits;
+        while rest != 0 {
+            let bit = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if !self.take_word(source, level - 1, word * BITS + bit) {
+                kept &= !(1 << bit);
+            }
+        }
+        kept
+    }
+
     /// Swaps one word of `source` to zero and moves what it covered into the taken bits; `true`
     /// if it took any child. A summary bit is taken only if the word below it yielded a child (a
     /// live summary bit may sit over an empty word after [`WakeSet::forget_wake`]), so every
@@ -450,17 +458,11 @@ impl WakeSet {
         let h = self.header();
         let at = h.plan.level_start[level] + word;
         let bits = source[at].swap(0, Ordering::AcqRel);
-        let mut kept = bits;
-        if level > 0 {
-            let mut rest = bits;
-            while rest != 0 {
-                let bit = rest.trailing_zeros() as usize;
-                rest &= rest - 1;
-                if !self.take_word(source, level - 1, word * BITS + bit) {
-                    kept &= !(1 << bit);
-                }
-            }
-        }
+        let kept = if level > 0 {
+            self.take_below(source, level, word, bits)
+        } else {
+            bits
+        };
         if kept == 0 {
             return false;
         }
