@@ -339,8 +339,10 @@ impl WakeSet {
         self.taken_clear = false;
         let h = self.header();
         // Before the snapshot, so that a wake the snapshot misses either sees the flag and is
-        // caught by `end_poll`, or does not and wakes the parent. Either is correct.
-        h.polling.store(true, Ordering::SeqCst);
+        // caught by `end_poll`, or does not and wakes the parent. Either is correct, so the
+        // store needs no ordering of its own: the fences in `end_poll` and `mark` order the
+        // flag's clearing, which is what a skipped wake relies on.
+        h.polling.store(true, Ordering::Relaxed);
         let epoch = h.epoch.load(Ordering::Relaxed).wrapping_add(1).max(1);
         h.epoch.store(epoch, Ordering::Relaxed);
         h.current.store(usize::MAX, Ordering::Relaxed);
@@ -421,14 +423,7 @@ impl WakeSet {
             if kept == 0 {
                 return false;
             }
-            // The taken bits were clear: set this word, then one summary bit per level above.
-            let taken = self.taken();
-            taken[at].store(kept, Ordering::Relaxed);
-            for level in level + 1..h.plan.levels {
-                let cell = &taken[h.plan.level_start[level] + word / BITS];
-                cell.store(1 << (word % BITS), Ordering::Relaxed);
-                word /= BITS;
-            }
+            self.add_taken(level, word, kept);
             self.taken_clear = false;
             return true;
         }
@@ -552,12 +547,16 @@ impl WakeSet {
         if bits == 0 {
             return;
         }
+        self.add_taken(0, self.cursor_base / BITS, bits);
+    }
+
+    /// ORs `bits` into taken word `word` (its index within `level`) and sets the summary bits
+    /// above it, climbing only while the words it adds to were empty.
+    fn add_taken(&self, level: usize, mut word: usize, bits: usize) {
         let h = self.header();
         let taken = self.taken();
-        // `word` is the word's index within its level; each level up holds one bit per word.
-        let mut word = self.cursor_base / BITS;
         let mut add = bits;
-        for level in 0..h.plan.levels {
+        for level in level..h.plan.levels {
             let cell = &taken[h.plan.level_start[level] + word];
             let before = cell.load(Ordering::Relaxed);
             cell.store(before | add, Ordering::Relaxed);
@@ -565,6 +564,7 @@ impl WakeSet {
                 // The word was already reachable: its summary bits are set.
                 break;
             }
+            // Each level up holds one bit per word of the level below.
             add = 1 << (word % BITS);
             word /= BITS;
         }
@@ -1025,7 +1025,6 @@ fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool) 
     let mut at = index;
     for level in 0..header.plan.levels {
         let cell = &bits[header.plan.level_start[level] + at / BITS];
-        // `SeqCst` (the same instruction as `AcqRel` on x86-64) for `end_poll`'s argument.
         let previous = cell.fetch_or(1 << (at % BITS), Ordering::AcqRel);
         if previous != 0 {
             // The word was already non-empty: whoever made it so climbs and wakes the parent

@@ -42,13 +42,9 @@ fn ms(n: u64) -> Duration {
 /// A sleep that a scenario awaits: each executor's own timer where it has one.
 trait Timer {
     /// A sleep awaited inside a child of a group, so polled with that child's waker.
+    /// Also the deadline for [`until`](taskgroup::TaskGroupFuture::until), polled there with the
+    /// waker of the task that awaits the group.
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static;
-
-    /// A deadline for [`until`](taskgroup::TaskGroupFuture::until), polled with the waker of
-    /// the task that awaits the group.
-    fn deadline(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
-        Self::sleep(duration)
-    }
 }
 
 struct TokioTimer;
@@ -94,11 +90,6 @@ struct EmbassyTimer;
 impl Timer for EmbassyTimer {
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
         let micros = u64::try_from(duration.as_micros()).expect("a short sleep");
-        ::embassy_time::Timer::after(::embassy_time::Duration::from_micros(micros))
-    }
-
-    fn deadline(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
-        let micros = u64::try_from(duration.as_micros()).expect("a short deadline");
         ::embassy_time::Timer::after(::embassy_time::Duration::from_micros(micros))
     }
 }
@@ -302,7 +293,7 @@ mod scenarios {
             .collect();
         // Made on the first poll, which also finishes child 0: the deadline cannot beat it.
         let ended = try_join(children)
-            .until(async { T::deadline(ms(20)).await })
+            .until(async { T::sleep(ms(20)).await })
             .await;
         assert!(
             started.elapsed() < HANG_GUARD,
