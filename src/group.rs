@@ -498,6 +498,7 @@ impl<E> Core<E> {
                     if Self::visit(shape.as_mut(), tally, index, &waker, || wakes.due_len()) {
                         return;
                     }
+                    wakes.end_child();
                 }
                 drop(wakes);
                 self.phase = Phase::Running;

@@ -685,21 +685,32 @@ impl Deref for ChildWaker<'_> {
 /// * Cloning a lazy waker allocates the set (once; racing clones from scoped threads agree
 ///   through a compare-and-swap) and returns a real child waker of it, so no lazy waker ever
 ///   outlives the poll that lent it.
-/// * Waking a lazy waker can only come from inside the child's own poll. In a group of at most
-///   [`BITS`] children it sets the child's bit in `local` and wakes the parent waker directly:
-///   a child that only ever wakes itself (a yield) costs no allocation. In a larger group it
-///   allocates the set and marks the child there.
+/// * Waking a lazy waker can only come from inside the child's own poll (from the poller's
+///   thread, or from a scoped thread the child joins before it returns), so it is always a wake
+///   of the current child, due at the group's next poll. It only sets the `woke` flag: a plain
+///   store, no read-modify-write. After the child's poll the poller ([`LazySweep::end_child`])
+///   books the wake itself: in a group of at most [`BITS`] children without a set, as the
+///   child's bit in `local`, so a child that only ever wakes itself (a yield) costs no
+///   allocation; otherwise straight into the set's taken bits, which the poller alone touches
+///   and which the next poll visits with its snapshot. The first such wake of a sweep wakes the
+///   parent waker, once.
 ///
 /// When the sweep ends (or unwinds), the set, if any, goes to the group, and `local` goes to the
-/// group's word of lazily woken children, or into the set's live bits if there is a set now.
+/// group's word of lazily woken children, or into the set's taken bits if there is a set now.
 /// A group whose children never touch their wakers allocates nothing.
 pub(crate) struct LazySweep<'a> {
     /// Null until the set is allocated, then its header (owning the set's count).
     set: AtomicPtr<Header>,
     /// The child whose poll is under way.
     current: AtomicUsize,
-    /// Children (all below `BITS`) that woke their lazy waker in this sweep.
+    /// Set by a wake of the current child's lazy waker; read and cleared by the poller after the
+    /// child's poll ([`LazySweep::end_child`]).
+    woke: AtomicBool,
+    /// Children (all below `BITS`) that woke their lazy waker in this sweep while there was no
+    /// set. Poller-only, like `next` and `due`.
     local: AtomicUsize,
+    /// Whether this sweep booked a wake for the next poll, and so woke the parent. Poller-only.
+    booked: AtomicBool,
     /// `true` in a group's first sweep: every child is due.
     all: bool,
     /// The next child due in a first sweep.
@@ -743,7 +754,9 @@ impl<'a> LazySweep<'a> {
         LazySweep {
             set: AtomicPtr::new(set),
             current: AtomicUsize::new(0),
+            woke: AtomicBool::new(false),
             local: AtomicUsize::new(0),
+            booked: AtomicBool::new(false),
             all: first,
             next: AtomicUsize::new(0),
             due: AtomicUsize::new(due),
@@ -829,38 +842,57 @@ impl<'a> LazySweep<'a> {
         }
     }
 
-    /// A wake of the current child's lazy waker.
+    /// A wake of the current child's lazy waker: booked by the poller once the child's poll
+    /// returns ([`LazySweep::end_child`]). The store needs no ordering of its own: the poller
+    /// reads the flag after the child's poll returned, and anything the child's poll did, on
+    /// its thread or on a scoped thread it joined, happens before that.
     fn wake_current(&self) {
-        let index = self.current.load(Ordering::Relaxed);
-        if self.len <= BITS && self.set.load(Ordering::Acquire).is_null() {
-            let previous = self.local.fetch_or(1 << index, Ordering::AcqRel);
-            if previous == 0 {
-                self.parent.wake_by_ref();
-            }
-            return;
+        self.woke.store(true, Ordering::Relaxed);
+    }
+
+    /// After the current child's poll: if it woke its lazy waker, books the child for the
+    /// group's next poll, and wakes the parent if this is the sweep's first such wake.
+    #[inline]
+    pub(crate) fn end_child(&self) {
+        if self.woke.load(Ordering::Relaxed) {
+            self.woke.store(false, Ordering::Relaxed);
+            self.book(self.current.load(Ordering::Relaxed));
         }
-        let header = self.get_or_make();
-        // SAFETY: the set is alive (the sweep owns a count) and `index < len` (checked when the
-        // lazy waker was lent).
-        unsafe { wake_child(header, index) };
+    }
+
+    /// Books child `index` (woken during its own poll in this sweep) for the next poll: as a bit
+    /// of `local` in a small group without a set, else in the set's taken bits, which the next
+    /// poll visits with its snapshot.
+    fn book(&self, index: usize) {
+        if self.len <= BITS && self.set.load(Ordering::Acquire).is_null() {
+            let local = self.local.load(Ordering::Relaxed);
+            self.local.store(local | 1 << index, Ordering::Relaxed);
+        } else {
+            // Borrow the set without taking over its count.
+            let set = ManuallyDrop::new(WakeSet::from_header(self.get_or_make()));
+            set.add_taken(0, index / BITS, 1 << (index % BITS));
+        }
+        if !self.booked.load(Ordering::Relaxed) {
+            self.booked.store(true, Ordering::Relaxed);
+            self.parent.wake_by_ref();
+        }
     }
 }
 
 impl Drop for LazySweep<'_> {
     #[inline]
     fn drop(&mut self) {
+        // A child whose poll panicked may have woken itself first.
+        self.end_child();
         // Children woken in this sweep, and (if a child panicked) children still due in it.
-        let mut woken = self.local.load(Ordering::Acquire) | self.due.load(Ordering::Relaxed);
+        let woken = self.local.load(Ordering::Relaxed) | self.due.load(Ordering::Relaxed);
         match NonNull::new(self.set.load(Ordering::Acquire)) {
             Some(header) => {
-                // The set's count moves from this sweep to the group, and the children woken
-                // locally move into its live bits (the parent was already woken for them; a
-                // second wake from `mark` is merely spurious).
+                // The set's count moves from this sweep to the group, and the children booked
+                // locally (all in leaf word 0) join the taken bits, due at the next poll.
                 let set = WakeSet::from_header(header);
-                while woken != 0 {
-                    let index = woken.trailing_zeros() as usize;
-                    woken &= woken - 1;
-                    mark(set.header(), set.live(), index, true);
+                if woken != 0 {
+                    set.add_taken(0, 0, woken);
                 }
                 *self.home = Some(set);
             }

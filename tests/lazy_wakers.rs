@@ -30,6 +30,11 @@ struct Script {
     keep_waker_on: Option<usize>,
     /// On this poll (1-based), panic.
     panic_on: Option<usize>,
+    /// On this poll (1-based), wake itself by reference, then panic.
+    wake_then_panic_on: Option<usize>,
+    /// Wake itself from a scoped thread, joined before the poll returns, not from the polling
+    /// thread.
+    wakes_from_a_thread: bool,
     /// Fail instead of succeeding.
     fails: bool,
     /// Never finish, and never wake.
@@ -53,6 +58,13 @@ impl Future for Yielder {
         if self.script.panic_on == Some(polls) {
             panic!("child {} panics on poll {polls}", self.index);
         }
+        if self.script.wake_then_panic_on == Some(polls) {
+            cx.waker().wake_by_ref();
+            panic!(
+                "child {} wakes itself, then panics on poll {polls}",
+                self.index
+            );
+        }
         if self.script.keep_waker_on == Some(polls) {
             self.kept = Some(cx.waker().clone());
         }
@@ -60,7 +72,14 @@ impl Future for Yielder {
             return Poll::Pending;
         }
         if polls <= self.script.yields {
-            cx.waker().wake_by_ref();
+            if self.script.wakes_from_a_thread {
+                let waker = cx.waker();
+                std::thread::scope(|scope| {
+                    scope.spawn(|| waker.wake_by_ref());
+                });
+            } else {
+                cx.waker().wake_by_ref();
+            }
             return Poll::Pending;
         }
         if self.script.fails {
@@ -224,4 +243,83 @@ fn children_due_after_a_panicking_sibling_are_polled_next_time() {
     // wake was consumed by the poll that panicked).
     assert!(parent.poll(group.as_mut()).is_pending());
     assert_eq!(polls(&scripts), [2, 2, 2, 2]);
+}
+
+/// Children `0..N` of a group of `N`; the odd ones wake themselves once from a scoped thread.
+fn wakes_from_scoped_threads<const N: usize>() {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<N>(|i| Script {
+        yields: i % 2,
+        wakes_from_a_thread: true,
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(
+        parent.wakes(),
+        1,
+        "one wake of the group's waker for the whole sweep"
+    );
+    assert_eq!(
+        expect_ready(parent.poll(group.as_mut())),
+        Ok(std::array::from_fn(|i| i))
+    );
+    assert_eq!(
+        polls(&scripts),
+        std::array::from_fn(|i| 1 + i % 2),
+        "each child woken from its scoped thread was polled again, and only those"
+    );
+}
+
+#[test]
+fn a_lazy_wake_from_a_scoped_thread_is_kept_in_a_small_group() {
+    wakes_from_scoped_threads::<6>();
+}
+
+#[test]
+fn a_lazy_wake_from_a_scoped_thread_is_kept_in_a_wide_group() {
+    wakes_from_scoped_threads::<70>();
+}
+
+/// In a group of `N`: children 0 and 1 wake themselves in the first poll; in the second, child
+/// 0 wakes itself again and child 1 wakes itself and then panics. The third poll polls both:
+/// the wake child 1 made just before its panic is kept.
+fn wake_then_panic<const N: usize>() {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<N>(|i| Script {
+        yields: [2, 1].get(i).copied().unwrap_or(0),
+        wake_then_panic_on: (i == 1).then_some(2),
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    let unwound = catch_unwind(AssertUnwindSafe(|| parent.poll(group.as_mut())));
+    assert!(
+        unwound.is_err(),
+        "child 1's panic unwinds through the group's poll"
+    );
+    let mut expected = [1; N];
+    expected[0] = 2;
+    expected[1] = 2;
+    assert_eq!(polls(&scripts), expected);
+
+    let third = parent.poll(group.as_mut());
+    expected[0] = 3;
+    expected[1] = 3;
+    assert_eq!(
+        polls(&scripts),
+        expected,
+        "children 0 and 1, and only they, were polled"
+    );
+    assert_eq!(expect_ready(third), Ok(std::array::from_fn(|i| i)));
+}
+
+#[test]
+fn a_child_that_wakes_itself_and_panics_is_polled_again_in_a_small_group() {
+    wake_then_panic::<5>();
+}
+
+#[test]
+fn a_child_that_wakes_itself_and_panics_is_polled_again_in_a_wide_group() {
+    wake_then_panic::<70>();
 }
