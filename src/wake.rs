@@ -60,14 +60,20 @@
 //! of the poll, which clears the header's `polling` flag and wakes the parent if either top word
 //! is non-empty. This saves an `AtomicWaker` wake (two read-modify-writes, and a clone of the
 //! parent waker at the next registration) for every wake a poll serves itself: each link of a
-//! chain of children waking one another, for instance. The flag and the top words form a
-//! store-load pair on each side (the waker's `fetch_or` then its load of the flag; the poller's
-//! store to the flag then its loads of the top words), so each side has a `SeqCst` fence
-//! between them: of the two loads, at least one sees the other side's write, and the wake is
-//! announced by the waker or by the poll's end (possibly both, which costs a spurious wake).
-//! The `loom` model `loom_wakes_during_a_poll_are_announced_by_its_end` checks it, and every
-//! other model runs its sweeps through the same poll guard; with either fence removed or moved,
-//! five of the models fail.
+//! chain of children waking one another, for instance.
+//!
+//! The waker's last step up is an `AcqRel` `fetch_or` on a top word, then it loads the flag.
+//! The end of the poll stores `false` to the flag, then reads both top words with `AcqRel`
+//! read-modify-writes (`fetch_or(0)`), not loads. Two read-modify-writes of one word are
+//! ordered, each reading the other's result or the one before it: if the poll's comes second,
+//! it sees the waker's bit (or a round of the poll took it before, and served the child); if
+//! the waker's comes second, it reads from the poll's, which is a release, so the store of
+//! `false` happens before the waker's load of the flag, and the waker wakes the parent itself
+//! (possibly both, which costs a spurious wake). So neither side needs a `SeqCst` fence: the
+//! waker pays nothing for the flag beyond one load, and the poll two uncontended
+//! read-modify-writes. The `loom` model `loom_wakes_during_a_poll_are_announced_by_its_end`
+//! checks it, and every other model runs its sweeps through the same poll guard; with the
+//! poll's read-modify-writes turned into `Acquire` loads, five of the models fail.
 //!
 //! # Checking it
 //!
@@ -76,7 +82,7 @@
 //! the cfg has the crate's name so that dependencies with `loom` support of their own stay as
 //! they are). Every interleaving takes about ten minutes on two cores, so CI bounds the
 //! preemptions per execution (`LOOM_MAX_PREEMPTIONS=4`: 16 s), which still fails five models
-//! for each of the fence mutations above. The cross-thread tests exercise the protocols under
+//! for the mutation above. The cross-thread tests exercise the protocols under
 //! real threads and Miri.
 
 use core::alloc::Layout;
@@ -340,8 +346,8 @@ impl WakeSet {
         let h = self.header();
         // Before the snapshot, so that a wake the snapshot misses either sees the flag and is
         // caught by `end_poll`, or does not and wakes the parent. Either is correct, so the
-        // store needs no ordering of its own: the fences in `end_poll` and `mark` order the
-        // flag's clearing, which is what a skipped wake relies on.
+        // store needs no ordering of its own: `end_poll` orders the flag's clearing, which is
+        // what a skipped wake relies on.
         h.polling.store(true, Ordering::Relaxed);
         let epoch = h.epoch.load(Ordering::Relaxed).wrapping_add(1).max(1);
         h.epoch.store(epoch, Ordering::Relaxed);
@@ -362,18 +368,16 @@ impl WakeSet {
     /// Ends a poll: clears the polling flag, then wakes the parent if a wake that skipped it
     /// left work behind (a child in the live or the next bits).
     ///
-    /// A `SeqCst` fence sits between the store to the flag and the loads of the top words, as
-    /// one sits between a waker's `fetch_or` and its load of the flag (in [`mark`]): of two such
-    /// fences one comes first, and the load after the later fence sees the write before the
-    /// earlier one. So either the waker sees the flag clear and wakes the parent itself, or
-    /// these loads see its bit (module docs, "Wakes during a poll").
+    /// The top words are read with release read-modify-writes after the store to the flag, not
+    /// with loads: a waker whose `fetch_or` on a top word comes after this one in that word's
+    /// order reads from it, so it sees the flag clear and wakes the parent itself; one whose
+    /// `fetch_or` comes before is seen here (module docs, "Wakes during a poll").
     pub(crate) fn end_poll(&self) {
         let h = self.header();
         h.polling.store(false, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
         let top = h.plan.level_start[h.plan.levels - 1];
-        if self.live()[top].load(Ordering::Relaxed) != 0
-            || self.next_poll()[top].load(Ordering::Relaxed) != 0
+        if self.live()[top].fetch_or(0, Ordering::AcqRel) != 0
+            || self.next_poll()[top].fetch_or(0, Ordering::AcqRel) != 0
         {
             h.parent.wake();
         }
@@ -1066,11 +1070,9 @@ fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool) 
         at /= BITS;
     }
     // While the group is polled, the poll itself takes this wake, in a later round or by waking
-    // the parent from `end_poll` (module docs, "Wakes during a poll").
-    if wake_parent && {
-        fence(Ordering::SeqCst);
-        !header.polling.load(Ordering::Relaxed)
-    } {
+    // the parent from `end_poll`. The last `fetch_or` above (on a top word) is what orders this
+    // load after a poll's end (module docs, "Wakes during a poll").
+    if wake_parent && !header.polling.load(Ordering::Relaxed) {
         header.parent.wake();
     }
 }
