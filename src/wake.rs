@@ -33,7 +33,9 @@
 //!   into the taken bits: that is the snapshot of "children woken before the sweep began". The
 //!   sweep then visits the taken bits in index order. A poll of the group starts by taking the
 //!   next and live bits, and after each sweep takes the live bits again for another round of
-//!   the same poll, until a round polls nobody.
+//!   the same poll, until a round polls nobody. Between polls the taken bits may already hold
+//!   children: those a lazy sweep booked for the next poll (see [`LazySweep`]), and the rest of
+//!   a sweep cut short by a panic; the next poll visits them with its snapshot.
 //!
 //! Only the owner of the [`WakeSet`] (the group, through `&mut`) touches the taken bits and the
 //! epochs; wakers touch only the live and next bits, read `current`, and use the parent
