@@ -184,23 +184,7 @@ fn a_child_keeping_its_waker_mid_way_keeps_the_lazy_wakes_of_its_siblings() {
 #[test]
 fn self_waking_children_of_a_wide_group_are_polled_again_next_poll() {
     // Wider than a bitset word: lazy wakes go to the shared wake state.
-    let parent = Parent::new();
-    let (children, scripts) = yielders::<70>(|i| Script {
-        yields: usize::from(i % 2 == 1),
-        ..Script::default()
-    });
-    let mut group = pin!(try_join(children));
-    assert!(parent.poll(group.as_mut()).is_pending());
-    assert_eq!(polls(&scripts), [1; 70]);
-    assert_eq!(
-        expect_ready(parent.poll(group.as_mut())),
-        Ok(std::array::from_fn(|i| i))
-    );
-    assert_eq!(
-        polls(&scripts),
-        std::array::from_fn(|i| 1 + i % 2),
-        "only the children that woke themselves were polled again"
-    );
+    odd_children_wake_themselves_once::<70>(false);
 }
 
 #[test]
@@ -218,6 +202,16 @@ fn a_lazily_woken_child_fails_the_group_and_siblings_are_dropped() {
     assert_eq!(polls(&scripts), [2; 4]);
 }
 
+/// Polls `group` twice: the first poll is pending, the second unwinds with child 1's panic.
+fn pending_then_unwinding<F: Future>(parent: &Parent, mut group: Pin<&mut F>) {
+    assert!(parent.poll(group.as_mut()).is_pending());
+    let unwound = catch_unwind(AssertUnwindSafe(|| parent.poll(group.as_mut())));
+    assert!(
+        unwound.is_err(),
+        "child 1's panic unwinds through the group's poll"
+    );
+}
+
 #[test]
 fn children_due_after_a_panicking_sibling_are_polled_next_time() {
     let parent = Parent::new();
@@ -227,12 +221,7 @@ fn children_due_after_a_panicking_sibling_are_polled_next_time() {
         ..Script::default()
     });
     let mut group = pin!(try_join(children));
-    assert!(parent.poll(group.as_mut()).is_pending());
-    let unwound = catch_unwind(AssertUnwindSafe(|| parent.poll(group.as_mut())));
-    assert!(
-        unwound.is_err(),
-        "child 1's panic unwinds through the group's poll"
-    );
+    pending_then_unwinding(&parent, group.as_mut());
     assert_eq!(
         polls(&scripts),
         [2, 2, 1, 1],
@@ -245,16 +234,19 @@ fn children_due_after_a_panicking_sibling_are_polled_next_time() {
     assert_eq!(polls(&scripts), [2, 2, 2, 2]);
 }
 
-/// Children `0..N` of a group of `N`; the odd ones wake themselves once from a scoped thread.
-fn wakes_from_scoped_threads<const N: usize>() {
+/// A group of `N` whose odd children wake themselves once, from the polling thread or from a
+/// scoped thread joined before their poll returns: one wake of the group's waker for the first
+/// sweep, and the second poll polls exactly the odd children.
+fn odd_children_wake_themselves_once<const N: usize>(from_a_thread: bool) {
     let parent = Parent::new();
     let (children, scripts) = yielders::<N>(|i| Script {
         yields: i % 2,
-        wakes_from_a_thread: true,
+        wakes_from_a_thread: from_a_thread,
         ..Script::default()
     });
     let mut group = pin!(try_join(children));
     assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(polls(&scripts), [1; N]);
     assert_eq!(
         parent.wakes(),
         1,
@@ -267,18 +259,18 @@ fn wakes_from_scoped_threads<const N: usize>() {
     assert_eq!(
         polls(&scripts),
         std::array::from_fn(|i| 1 + i % 2),
-        "each child woken from its scoped thread was polled again, and only those"
+        "only the children that woke themselves were polled again"
     );
 }
 
 #[test]
 fn a_lazy_wake_from_a_scoped_thread_is_kept_in_a_small_group() {
-    wakes_from_scoped_threads::<6>();
+    odd_children_wake_themselves_once::<6>(true);
 }
 
 #[test]
 fn a_lazy_wake_from_a_scoped_thread_is_kept_in_a_wide_group() {
-    wakes_from_scoped_threads::<70>();
+    odd_children_wake_themselves_once::<70>(true);
 }
 
 /// In a group of `N`: children 0 and 1 wake themselves in the first poll; in the second, child
@@ -292,12 +284,7 @@ fn wake_then_panic<const N: usize>() {
         ..Script::default()
     });
     let mut group = pin!(try_join(children));
-    assert!(parent.poll(group.as_mut()).is_pending());
-    let unwound = catch_unwind(AssertUnwindSafe(|| parent.poll(group.as_mut())));
-    assert!(
-        unwound.is_err(),
-        "child 1's panic unwinds through the group's poll"
-    );
+    pending_then_unwinding(&parent, group.as_mut());
     let mut expected = [1; N];
     expected[0] = 2;
     expected[1] = 2;
