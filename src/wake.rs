@@ -612,6 +612,13 @@ impl WakeSet {
         }
     }
 
+    /// Does the snapshot hold any child outside the cursor (children booked for the next poll by
+    /// a lazy sweep, or left by a sweep cut short)?
+    fn any_taken(&self) -> bool {
+        let h = self.header();
+        self.taken()[h.plan.level_start[h.plan.levels - 1]].load(Ordering::Relaxed) != 0
+    }
+
     /// Is any child marked in the live bits? (Used by tests and debug assertions.)
     #[cfg(all(test, not(taskgroup_loom)))]
     pub(crate) fn any_live(&self) -> bool {
@@ -698,8 +705,8 @@ impl Deref for ChildWaker<'_> {
 ///   books the wake itself: in a group of at most [`BITS`] children without a set, as the
 ///   child's bit in `local`, so a child that only ever wakes itself (a yield) costs no
 ///   allocation; otherwise straight into the set's taken bits, which the poller alone touches
-///   and which the next poll visits with its snapshot. The first such wake of a sweep wakes the
-///   parent waker, once.
+///   and which the next poll visits with its snapshot. The end of a sweep that booked any wake
+///   wakes the parent waker, once.
 ///
 /// When the sweep ends (or unwinds), the set, if any, goes to the group, and `local` goes to the
 /// group's word of lazily woken children, or into the set's taken bits if there is a set now.
@@ -715,8 +722,6 @@ pub(crate) struct LazySweep<'a> {
     /// Children (all below `BITS`) that woke their lazy waker in this sweep while there was no
     /// set. Poller-only, like `next` and `due`.
     local: AtomicUsize,
-    /// Whether this sweep booked a wake for the next poll, and so woke the parent. Poller-only.
-    booked: AtomicBool,
     /// `true` in a group's first sweep: every child is due.
     all: bool,
     /// The next child due in a first sweep.
@@ -762,7 +767,6 @@ impl<'a> LazySweep<'a> {
             current: AtomicUsize::new(0),
             woke: AtomicBool::new(false),
             local: AtomicUsize::new(0),
-            booked: AtomicBool::new(false),
             all: first,
             next: AtomicUsize::new(0),
             due: AtomicUsize::new(due),
@@ -857,7 +861,7 @@ impl<'a> LazySweep<'a> {
     }
 
     /// After the current child's poll: if it woke its lazy waker, books the child for the
-    /// group's next poll, and wakes the parent if this is the sweep's first such wake.
+    /// group's next poll (the end of the sweep wakes the parent for it).
     #[inline]
     pub(crate) fn end_child(&self) {
         if self.woke.load(Ordering::Relaxed) {
@@ -878,10 +882,6 @@ impl<'a> LazySweep<'a> {
             let set = ManuallyDrop::new(WakeSet::from_header(self.get_or_make()));
             set.add_taken(0, index / BITS, 1 << (index % BITS));
         }
-        if !self.booked.load(Ordering::Relaxed) {
-            self.booked.store(true, Ordering::Relaxed);
-            self.parent.wake_by_ref();
-        }
     }
 }
 
@@ -892,7 +892,7 @@ impl Drop for LazySweep<'_> {
         self.end_child();
         // Children woken in this sweep, and (if a child panicked) children still due in it.
         let woken = self.local.load(Ordering::Relaxed) | self.due.load(Ordering::Relaxed);
-        match NonNull::new(self.set.load(Ordering::Acquire)) {
+        let booked = match NonNull::new(self.set.load(Ordering::Acquire)) {
             Some(header) => {
                 // The set's count moves from this sweep to the group, and the children booked
                 // locally (all in leaf word 0) join the taken bits, due at the next poll.
@@ -900,9 +900,18 @@ impl Drop for LazySweep<'_> {
                 if woken != 0 {
                     set.add_taken(0, 0, woken);
                 }
+                let booked = set.any_taken();
                 *self.home = Some(set);
+                booked
             }
-            None => *self.home_woken |= woken,
+            None => {
+                *self.home_woken |= woken;
+                woken != 0
+            }
+        };
+        // One wake of the parent for everything the sweep left for the next poll.
+        if booked {
+            self.parent.wake_by_ref();
         }
     }
 }
