@@ -486,19 +486,29 @@ impl<E> Core<E> {
                 // No wake set (yet): poll with lazy wakers, which make one only if a child needs
                 // it. Due are every child on the first sweep, else those that woke their lazy
                 // waker in the previous sweep (a group without a set has no other wakers out).
+                let len = shape.len();
                 let wakes = LazySweep::new(
                     &mut self.wakes,
                     &mut self.lazy_woken,
-                    shape.len(),
+                    len,
                     cx.waker(),
                     first,
                 );
-                while let Some(index) = wakes.next_due() {
-                    let waker = wakes.waker(index);
-                    if Self::visit(shape.as_mut(), tally, index, &waker, || wakes.due_len()) {
-                        return;
+                if first {
+                    // Counted here, where the count stays in a register.
+                    for index in 0..len {
+                        let due_left = || len - index - 1;
+                        if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, due_left) {
+                            return;
+                        }
                     }
-                    wakes.end_child();
+                } else {
+                    while let Some(index) = wakes.next_due() {
+                        let due_left = || wakes.due_len();
+                        if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, due_left) {
+                            return;
+                        }
+                    }
                 }
                 drop(wakes);
                 self.phase = Phase::Running;
@@ -598,6 +608,27 @@ impl<E> Core<E> {
             }
             tally.starts_left -= 1;
         }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<E> Core<E> {
+    /// [`Core::visit`] with child `index`'s lazy waker, then books the child if it woke itself.
+    #[inline(always)]
+    fn visit_lazily<S: Shape<Error = E>>(
+        shape: Pin<&mut S>,
+        tally: &mut Tally<E>,
+        wakes: &LazySweep<'_>,
+        index: usize,
+        due_left: impl FnMut() -> usize,
+    ) -> bool {
+        let waker = wakes.waker(index);
+        if Self::visit(shape, tally, index, &waker, due_left) {
+            // The sweep's end books the child, if it woke itself.
+            return true;
+        }
+        wakes.end_child();
+        false
     }
 }
 

@@ -720,15 +720,12 @@ pub(crate) struct LazySweep<'a> {
     /// child's poll ([`LazySweep::end_child`]).
     woke: AtomicBool,
     /// Children (all below `BITS`) that woke their lazy waker in this sweep while there was no
-    /// set. Poller-only, like `next` and `due`.
+    /// set. Poller-only, like `due`.
     local: AtomicUsize,
-    /// `true` in a group's first sweep: every child is due.
-    all: bool,
-    /// The next child due in a first sweep.
-    next: AtomicUsize,
     /// The children still due in a later sweep (those that woke their lazy waker in the one
-    /// before). Atomics only because the sweep is shared with the vtable functions; only the
-    /// poller touches these.
+    /// before); none in a first sweep, whose caller counts every child itself (in a register:
+    /// a counter kept here would go through memory on every child). An atomic only because the
+    /// sweep is shared with the vtable functions; only the poller touches it.
     due: AtomicUsize,
     len: usize,
     parent: &'a Waker,
@@ -739,9 +736,10 @@ pub(crate) struct LazySweep<'a> {
 }
 
 impl<'a> LazySweep<'a> {
-    /// Starts a lazy sweep over `len` children: all of them if `first`, else those in
-    /// `home_woken`. `home` may already hold a set (a first sweep that a panicking child cut
-    /// short made one): it is reused.
+    /// Starts a lazy sweep over `len` children: if `first`, every child, which the caller counts
+    /// itself (nothing is due here); else those in `home_woken`, handed out by
+    /// [`LazySweep::next_due`]. `home` may already hold a set (a first sweep that a panicking
+    /// child cut short made one): it is reused.
     #[inline]
     pub(crate) fn new(
         home: &'a mut Option<WakeSet>,
@@ -767,8 +765,6 @@ impl<'a> LazySweep<'a> {
             current: AtomicUsize::new(0),
             woke: AtomicBool::new(false),
             local: AtomicUsize::new(0),
-            all: first,
-            next: AtomicUsize::new(0),
             due: AtomicUsize::new(due),
             len,
             parent,
@@ -777,17 +773,9 @@ impl<'a> LazySweep<'a> {
         }
     }
 
-    /// The next child due in this sweep, in index order.
+    /// The next child due in a later sweep, in index order (never any in a first sweep).
     #[inline]
     pub(crate) fn next_due(&self) -> Option<usize> {
-        if self.all {
-            let index = self.next.load(Ordering::Relaxed);
-            if index >= self.len {
-                return None;
-            }
-            self.next.store(index + 1, Ordering::Relaxed);
-            return Some(index);
-        }
         let due = self.due.load(Ordering::Relaxed);
         if due == 0 {
             return None;
@@ -796,13 +784,9 @@ impl<'a> LazySweep<'a> {
         Some(due.trailing_zeros() as usize)
     }
 
-    /// How many children are still due in this sweep.
+    /// How many children [`LazySweep::next_due`] still holds.
     pub(crate) fn due_len(&self) -> usize {
-        if self.all {
-            self.len - self.next.load(Ordering::Relaxed).min(self.len)
-        } else {
-            self.due.load(Ordering::Relaxed).count_ones() as usize
-        }
+        self.due.load(Ordering::Relaxed).count_ones() as usize
     }
 
     /// The lazy waker of child `index`, for its poll. A wake the child got before its turn (from
@@ -829,10 +813,17 @@ impl<'a> LazySweep<'a> {
     }
 
     /// The set, allocated and registered with the parent on first use.
+    #[inline]
     fn get_or_make(&self) -> NonNull<Header> {
-        if let Some(header) = NonNull::new(self.set.load(Ordering::Acquire)) {
-            return header;
+        match NonNull::new(self.set.load(Ordering::Acquire)) {
+            Some(header) => header,
+            None => self.make(),
         }
+    }
+
+    /// Allocates the set and registers it with the parent, unless a scoped thread beat us to it.
+    #[cold]
+    fn make(&self) -> NonNull<Header> {
         let made = WakeSet::new(self.len);
         made.register(self.parent);
         let made = ManuallyDrop::new(made).header;
