@@ -151,7 +151,8 @@ const SLOTS_OFFSET: usize = core::mem::size_of::<Header>();
 struct Plan {
     /// Number of bitset levels in use (at least one).
     levels: usize,
-    /// For each level, the index of its first word in the live (and taken) word arrays.
+    /// For each level, the index of its first word in the live (and taken) word arrays. Level 0
+    /// (one bit per child) comes first, so the word of child `i` is word `i / BITS` of the array.
     level_start: [usize; MAX_LEVELS],
     /// Total words over all levels (the length of each word array).
     words: usize,
@@ -525,7 +526,7 @@ impl WakeSet {
             }
             word = word * BITS + bits.trailing_zeros() as usize;
         }
-        let bits = taken[h.plan.level_start[0] + word].swap(0, Ordering::Relaxed);
+        let bits = taken[word].swap(0, Ordering::Relaxed);
         if bits == 0 {
             debug_assert_eq!(levels, 1, "summary bit set over an empty word");
             return false;
@@ -558,11 +559,27 @@ impl WakeSet {
 
     /// ORs `bits` into taken word `word` (its index within `level`) and sets the summary bits
     /// above it, climbing only while the words it adds to were empty.
-    fn add_taken(&self, level: usize, mut word: usize, bits: usize) {
+    fn add_taken(&self, level: usize, word: usize, bits: usize) {
+        let h = self.header();
+        let cell = &self.taken()[h.plan.level_start[level] + word];
+        let before = cell.load(Ordering::Relaxed);
+        cell.store(before | bits, Ordering::Relaxed);
+        if before == 0 {
+            self.add_taken_summary(level, word);
+        }
+    }
+
+    /// The climb of [`WakeSet::add_taken`] once word `word` of `level` went from empty to
+    /// non-empty: sets its summary bit, and so on up while the words it adds to were empty. Out
+    /// of line: most additions land in a word that was already reachable.
+    #[inline(never)]
+    fn add_taken_summary(&self, level: usize, mut word: usize) {
         let h = self.header();
         let taken = self.taken();
-        let mut add = bits;
-        for level in level..h.plan.levels {
+        for level in level + 1..h.plan.levels {
+            // Each level up holds one bit per word of the level below.
+            let add = 1 << (word % BITS);
+            word /= BITS;
             let cell = &taken[h.plan.level_start[level] + word];
             let before = cell.load(Ordering::Relaxed);
             cell.store(before | add, Ordering::Relaxed);
@@ -570,9 +587,6 @@ impl WakeSet {
                 // The word was already reachable: its summary bits are set.
                 break;
             }
-            // Each level up holds one bit per word of the level below.
-            add = 1 << (word % BITS);
-            word /= BITS;
         }
     }
 
@@ -585,9 +599,8 @@ impl WakeSet {
 
     /// How many children the snapshot still holds: `O(len / BITS)`, for the failure path.
     pub(crate) fn taken_len(&self) -> usize {
-        let start = self.header().plan.level_start[0];
         let leaf_words = self.len().div_ceil(BITS);
-        self.taken()[start..start + leaf_words]
+        self.taken()[..leaf_words]
             .iter()
             .map(|word| word.load(Ordering::Relaxed).count_ones() as usize)
             .sum::<usize>()
@@ -603,8 +616,7 @@ impl WakeSet {
     /// summary bit has woken (or will wake) the parent, whose next poll takes the word.
     #[inline]
     pub(crate) fn forget_wake(&self, index: usize) {
-        let h = self.header();
-        let cell = &self.live()[h.plan.level_start[0] + index / BITS];
+        let cell = &self.live()[index / BITS];
         let mask = 1 << (index % BITS);
         // A plain load first: in the common case the bit is clear and no atomic write is needed.
         if cell.load(Ordering::Relaxed) & mask != 0 {
@@ -864,15 +876,23 @@ impl<'a> LazySweep<'a> {
     /// Books child `index` (woken during its own poll in this sweep) for the next poll: as a bit
     /// of `local` in a small group without a set, else in the set's taken bits, which the next
     /// poll visits with its snapshot.
+    #[inline]
     fn book(&self, index: usize) {
         if self.len <= BITS && self.set.load(Ordering::Acquire).is_null() {
             let local = self.local.load(Ordering::Relaxed);
             self.local.store(local | 1 << index, Ordering::Relaxed);
         } else {
-            // Borrow the set without taking over its count.
-            let set = ManuallyDrop::new(WakeSet::from_header(self.get_or_make()));
-            set.add_taken(0, index / BITS, 1 << (index % BITS));
+            self.book_in_set(index);
         }
+    }
+
+    /// [`LazySweep::book`] into the set's taken bits. Out of line, which keeps the sweep's loop
+    /// small for children that never wake themselves.
+    #[inline(never)]
+    fn book_in_set(&self, index: usize) {
+        // Borrow the set without taking over its count.
+        let set = ManuallyDrop::new(WakeSet::from_header(self.get_or_make()));
+        set.add_taken(0, index / BITS, 1 << (index % BITS));
     }
 }
 
