@@ -1,7 +1,8 @@
 //! The engine: one poll loop for every shape, holding the group's rules.
 //!
-//! * **Who is polled.** The first poll polls every child (with lazy wakers: [`LazySweep`]).
-//!   After that, with `alloc`, a poll takes a snapshot of the children woken since their last
+//! * **Who is polled.** The first poll polls every child (with lazy wakers: [`LazySweep`]), and
+//!   so does the next one while every child still running woke itself (finished slots are
+//!   skipped without a poll). After that, with `alloc`, a poll takes a snapshot of the children woken since their last
 //!   poll ([`WakeSet`]) and polls exactly those, in index order; then, in further rounds of the
 //!   same poll, the children woken by siblings or other threads meanwhile that it has not polled
 //!   yet. Without `alloc` every child gets the group's own waker and every unfinished child is
@@ -47,7 +48,7 @@ use crate::shape::{mode, Finish, IntoShape, Shape, Step};
 use crate::shape::{Interpret, Lazy, LimitShape, VecShape};
 use crate::stop::Unfinished;
 #[cfg(feature = "alloc")]
-use crate::wake::{LazySweep, WakeSet};
+use crate::wake::{LazyHome, LazySweep, WakeSet};
 
 /// Runs children concurrently; fails fast with every concurrent error.
 ///
@@ -251,10 +252,10 @@ struct Core<E> {
     /// [`LazySweep`]) and released as soon as the group completes.
     #[cfg(feature = "alloc")]
     wakes: Option<WakeSet>,
-    /// While there is no wake set: the children (indices below the word width) that woke their
-    /// lazy waker during the last sweep, due in the next.
+    /// What the last lazy sweep left for the next one: the children of a small group that woke
+    /// themselves, or a full sweep ([`LazySweep`]).
     #[cfg(feature = "alloc")]
-    lazy_woken: usize,
+    lazy: LazyHome,
 }
 
 /// What the sweeps have seen so far.
@@ -316,7 +317,7 @@ impl<S: Shape> TaskGroupFuture<S> {
                 #[cfg(feature = "alloc")]
                 wakes: None,
                 #[cfg(feature = "alloc")]
-                lazy_woken: 0,
+                lazy: LazyHome::default(),
             },
         }
     }
@@ -482,30 +483,43 @@ impl<E> Core<E> {
         let tally = &mut self.tally;
         #[cfg(feature = "alloc")]
         {
-            if first || (self.wakes.is_none() && self.lazy_woken != 0) {
+            if first || self.lazy.due(self.wakes.is_some()) {
                 // No wake set (yet): poll with lazy wakers, which make one only if a child needs
-                // it. Due are every child on the first sweep, else those that woke their lazy
-                // waker in the previous sweep (a group without a set has no other wakers out).
+                // it. Due are every child on a full sweep (the first, or after one in which every
+                // running child woke itself), else those that woke their lazy waker in the
+                // previous sweep (a group without a set has no other wakers out).
                 let len = shape.len();
-                let wakes = LazySweep::new(
-                    &mut self.wakes,
-                    &mut self.lazy_woken,
-                    len,
-                    cx.waker(),
-                    first,
-                );
-                if first {
-                    // Counted here, where the count stays in a register.
+                let mut wakes =
+                    LazySweep::new(&mut self.wakes, &mut self.lazy, len, cx.waker(), first);
+                if wakes.is_full() {
+                    // Counted here, where the counts stay in registers: the children, and in a
+                    // dense sweep the self-wakes ([`LazySweep`]).
+                    let mut woken = 0;
                     for index in 0..len {
                         let due_left = || len - index - 1;
-                        if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, due_left) {
-                            return;
+                        let visited = Self::visit_lazily(
+                            shape.as_mut(),
+                            tally,
+                            &wakes,
+                            index,
+                            woken,
+                            due_left,
+                        );
+                        match visited {
+                            Some(woke) => woken += woke as usize,
+                            None => {
+                                wakes.stop();
+                                return;
+                            }
                         }
                     }
+                    wakes.end_full(woken);
                 } else {
                     while let Some(index) = wakes.next_due() {
                         let due_left = || wakes.due_len();
-                        if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, due_left) {
+                        if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, 0, due_left)
+                            .is_none()
+                        {
                             return;
                         }
                     }
@@ -538,7 +552,8 @@ impl<E> Core<E> {
                     }
                     polled = true;
                     let waker = wakes.waker(index);
-                    if Self::visit(shape.as_mut(), tally, index, &waker, || wakes.taken_len()) {
+                    let due_left = || wakes.taken_len();
+                    if Self::visit(shape.as_mut(), tally, index, &waker, due_left).is_none() {
                         return;
                     }
                 }
@@ -556,7 +571,8 @@ impl<E> Core<E> {
             self.phase = Phase::Running;
             let len = shape.len();
             for index in 0..len {
-                if Self::visit(shape.as_mut(), tally, index, cx.waker(), || len - index - 1) {
+                let due_left = || len - index - 1;
+                if Self::visit(shape.as_mut(), tally, index, cx.waker(), due_left).is_none() {
                     return;
                 }
             }
@@ -569,14 +585,15 @@ impl<E> Core<E> {
         #[cfg(feature = "alloc")]
         {
             self.wakes = None;
-            self.lazy_woken = 0;
+            self.lazy = LazyHome::default();
         }
     }
 }
 
 impl<E> Core<E> {
-    /// Polls child `index` with `waker` and books the result; `true` if the sweep must stop.
-    /// `due_left` tells how many children the sweep still holds, asked only at a second error.
+    /// Polls child `index` with `waker` and books the result: `None` if the sweep must stop, else
+    /// whether the slot holds a child still running after its poll. `due_left` tells how many
+    /// children the sweep still holds, asked only at a second error.
     ///
     /// In a shape that reuses slots, a child that finishes makes room for the next one, which
     /// starts in the same slot and is polled at once, within the poll's start budget; past the
@@ -589,22 +606,23 @@ impl<E> Core<E> {
         index: usize,
         waker: &core::task::Waker,
         mut due_left: impl FnMut() -> usize,
-    ) -> bool {
+    ) -> Option<bool> {
         loop {
             let step = shape
                 .as_mut()
                 .poll_child(index, &mut Context::from_waker(waker));
             let done = matches!(step, Step::Done);
+            let pending = matches!(step, Step::Pending);
             if tally.settle(shape.input_index(index), step, &mut due_left) {
-                return true;
+                return None;
             }
             if !done || !shape.as_mut().refill(index, tally.errors.is_none()) {
-                return false;
+                return Some(pending);
             }
             tally.running += 1;
             if tally.starts_left == 0 {
                 waker.wake_by_ref();
-                return false;
+                return Some(true);
             }
             tally.starts_left -= 1;
         }
@@ -613,22 +631,22 @@ impl<E> Core<E> {
 
 #[cfg(feature = "alloc")]
 impl<E> Core<E> {
-    /// [`Core::visit`] with child `index`'s lazy waker, then books the child if it woke itself.
+    /// [`Core::visit`] with child `index`'s lazy waker, then books the child if it woke itself
+    /// ([`LazySweep::end_child`], told that `woken` children woke themselves before it in this
+    /// sweep): `None` if the sweep must stop, else whether the child woke itself.
     #[inline(always)]
     fn visit_lazily<S: Shape<Error = E>>(
         shape: Pin<&mut S>,
         tally: &mut Tally<E>,
         wakes: &LazySweep<'_>,
         index: usize,
+        woken: usize,
         due_left: impl FnMut() -> usize,
-    ) -> bool {
+    ) -> Option<bool> {
         let waker = wakes.waker(index);
-        if Self::visit(shape, tally, index, &waker, due_left) {
-            // The sweep's end books the child, if it woke itself.
-            return true;
-        }
-        wakes.end_child();
-        false
+        // If the sweep stops, its end books the child, if it woke itself.
+        let pending = Self::visit(shape, tally, index, &waker, due_left)?;
+        Some(wakes.end_child(pending, woken))
     }
 }
 

@@ -164,10 +164,11 @@
 //!    message; the group implements [`FusedFuture`](futures_util::future::FusedFuture).
 //! 9. **Empty.** An empty group completes on its first poll.
 //! 10. **No allocation per child.** The wakers of all children share one allocation, made the
-//!     first time a child clones its waker (or wakes it, in a group wider than one 64-bit word
-//!     of children). A group whose children finish without waiting, or only wake themselves
-//!     while being polled, in a group of at most 64, allocates nothing for wakers. Beyond that
-//!     allocation a group stores only its children and their outputs.
+//!     first time a child clones its waker (or, in a group wider than one 64-bit word of
+//!     children, when some of its children wake themselves while others wait for something
+//!     else). A group whose children finish without waiting, or only wake themselves while
+//!     being polled, allocates nothing for wakers. Beyond that allocation a group stores only
+//!     its children and their outputs.
 //!
 //! # Shapes and features
 //!

@@ -3,9 +3,9 @@
 //! # The design
 //!
 //! A group of `n` children owns at most one heap allocation, the [`WakeSet`], made the first time
-//! a child clones its waker, or wakes it in a group wider than one bitset word (64 children on
-//! 64-bit targets; see [`LazySweep`]). Children that finish without waiting, or only wake
-//! themselves in a small group, never cause it:
+//! a child clones its waker, or, in a group wider than one bitset word (64 children on 64-bit
+//! targets), when a sweep must book self-wakes one by one (see [`LazySweep`]). Children that
+//! finish without waiting, or that all wake themselves, never cause it:
 //!
 //! ```text
 //! [ Header | slots (u32 each) | live bits | next bits | taken bits | poll epochs (u8 each) ]
@@ -720,9 +720,36 @@ impl Deref for ChildWaker<'_> {
 ///   and which the next poll visits with its snapshot. The end of a sweep that booked any wake
 ///   wakes the parent waker, once.
 ///
+/// A *full* sweep visits every slot: a group's first sweep, and the sweeps after a full sweep in
+/// which every child still running woke itself (see below). A later sweep of a small group
+/// without a set visits the children in `local`'s word from the sweep before.
+///
+/// # Groups wider than a word whose children only wake themselves
+///
+/// A full sweep of more than [`BITS`] children without a set starts *dense*: a child that wakes
+/// itself is only counted (by the caller, in a register), not booked. As long as every child
+/// that is still running after its poll woke itself, the next sweep is a full sweep again, which
+/// polls exactly those children (a finished child's slot is skipped without a poll) and needs
+/// neither the set nor any booking: a wide group of children that yield allocates nothing.
+///
+/// * The first child that stays pending without waking itself, or that clones its lazy waker
+///   (which makes the set), ends the dense mode ([`LazySweep::end_dense`]). Every child still
+///   running before it woke itself, so if any did, the whole range before it is booked into the
+///   set's taken bits (finished slots among them are skipped by the next poll), and from there
+///   on the sweep books each self-wake as usual. No child is ever polled without having been
+///   woken, and children that wait without waking themselves (the usual case) end the dense
+///   mode at the first of them without making the set.
+/// * A dense sweep in which fewer than a quarter of the slots woke themselves makes the next
+///   full sweep book its children into the set instead of counting them, so a long tail of a
+///   few yielding children in a wide group does not revisit every finished slot on every poll.
+/// * A dense sweep cut short by a panic books what it leaves: the children before the one that
+///   panicked (the running ones among them woke themselves), those after it (still due), and
+///   the one that panicked if it woke itself first. A first sweep leaves nothing: the group's
+///   next poll makes its first sweep again.
+///
 /// When the sweep ends (or unwinds), the set, if any, goes to the group, and `local` goes to the
 /// group's word of lazily woken children, or into the set's taken bits if there is a set now.
-/// A group whose children never touch their wakers allocates nothing.
+/// A group whose children never touch their wakers, or only wake themselves, allocates nothing.
 pub(crate) struct LazySweep<'a> {
     /// Null until the set is allocated, then its header (owning the set's count).
     set: AtomicPtr<Header>,
@@ -739,23 +766,63 @@ pub(crate) struct LazySweep<'a> {
     /// a counter kept here would go through memory on every child). An atomic only because the
     /// sweep is shared with the vtable functions; only the poller touches it.
     due: AtomicUsize,
+    /// This sweep visits every slot.
+    full: bool,
+    /// This is the group's first sweep: if it is cut short, the group's next poll sweeps every
+    /// child again.
+    first: bool,
+    /// Self-wakes are counted, not booked (module docs above). Poller-only, like `due`.
+    dense: AtomicBool,
+    /// What a dense sweep leaves for the next one, if it is still dense when it ends: set by
+    /// [`LazySweep::end_full`] or [`LazySweep::stop`]; `None` for a sweep cut short by a panic.
+    verdict: Option<FullSweep>,
     len: usize,
     parent: &'a Waker,
     /// Where the set goes when the sweep ends.
     home: &'a mut Option<WakeSet>,
-    /// Where `local` goes when the sweep ends without a set.
-    home_woken: &'a mut usize,
+    /// Where `local` and the verdict go when the sweep ends.
+    home_lazy: &'a mut LazyHome,
+}
+
+/// What a group without a wake set (or a group whose first sweep was cut short) keeps between
+/// lazy sweeps.
+#[derive(Debug, Default)]
+pub(crate) struct LazyHome {
+    /// Children (indices below [`BITS`]) that woke their lazy waker in the last sweep.
+    pub(crate) woken: usize,
+    /// Whether the next sweep is a full one, and how it handles self-wakes.
+    pub(crate) full: FullSweep,
+}
+
+impl LazyHome {
+    /// Does the next poll need a lazy sweep (rather than the set's snapshot, or nothing)?
+    pub(crate) fn due(&self, has_set: bool) -> bool {
+        self.full != FullSweep::No || (!has_set && self.woken != 0)
+    }
+}
+
+/// Whether the next lazy sweep visits every slot, and how it treats self-wakes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FullSweep {
+    /// Not a full sweep.
+    #[default]
+    No,
+    /// Every child still running woke itself: visit every slot, counting self-wakes.
+    Dense,
+    /// Visit every slot and book self-wakes into the set (few woke, or a panic cut the sweep).
+    Booking,
 }
 
 impl<'a> LazySweep<'a> {
-    /// Starts a lazy sweep over `len` children: if `first`, every child, which the caller counts
-    /// itself (nothing is due here); else those in `home_woken`, handed out by
-    /// [`LazySweep::next_due`]. `home` may already hold a set (a first sweep that a panicking
-    /// child cut short made one): it is reused.
+    /// Starts a lazy sweep over `len` children. A full sweep (if `first`, or if the last sweep
+    /// asked for one in `home_lazy`) visits every child, which the caller counts itself (nothing
+    /// is due here; see [`LazySweep::is_full`]); else the sweep hands out the children in
+    /// `home_lazy.woken` ([`LazySweep::next_due`]). `home` may already hold a set (a first sweep
+    /// that a panicking child cut short made one): it is reused.
     #[inline]
     pub(crate) fn new(
         home: &'a mut Option<WakeSet>,
-        home_woken: &'a mut usize,
+        home_lazy: &'a mut LazyHome,
         len: usize,
         parent: &'a Waker,
         first: bool,
@@ -767,22 +834,56 @@ impl<'a> LazySweep<'a> {
             }
             None => core::ptr::null_mut(),
         };
-        let due = if first {
+        let next = core::mem::take(&mut home_lazy.full);
+        let full = first || next != FullSweep::No;
+        let due = if full {
             0
         } else {
-            core::mem::take(home_woken)
+            core::mem::take(&mut home_lazy.woken)
         };
+        let dense = full && len > BITS && set.is_null() && next != FullSweep::Booking;
         LazySweep {
             set: AtomicPtr::new(set),
             current: AtomicUsize::new(0),
             woke: AtomicBool::new(false),
             local: AtomicUsize::new(0),
             due: AtomicUsize::new(due),
+            full,
+            first,
+            dense: AtomicBool::new(dense),
+            verdict: None,
             len,
             parent,
             home,
-            home_woken,
+            home_lazy,
         }
+    }
+
+    /// Does this sweep visit every slot (the caller counting them, in index order)?
+    #[inline]
+    pub(crate) fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// The end of a full sweep that ran to its end, in which `woken` children woke themselves:
+    /// if the sweep is still dense, every child still running is among them, and the next sweep
+    /// is a full one again (counting, unless fewer than a quarter of the slots woke).
+    #[inline]
+    pub(crate) fn end_full(&mut self, woken: usize) {
+        self.verdict = Some(if woken == 0 {
+            FullSweep::No
+        } else if woken >= self.len / 4 {
+            FullSweep::Dense
+        } else {
+            FullSweep::Booking
+        });
+    }
+
+    /// The sweep stops early because the group is finishing (an error, or the winner of a race):
+    /// nothing needs to be left for a next poll.
+    #[inline]
+    pub(crate) fn stop(&mut self) {
+        self.verdict = Some(FullSweep::No);
     }
 
     /// The next child due in a later sweep, in index order (never any in a first sweep).
@@ -863,13 +964,62 @@ impl<'a> LazySweep<'a> {
         self.woke.store(true, Ordering::Relaxed);
     }
 
-    /// After the current child's poll: if it woke its lazy waker, books the child for the
-    /// group's next poll (the end of the sweep wakes the parent for it).
+    /// After the current child's poll (`pending`: it is still running and was polled; `woken`:
+    /// how many children woke themselves earlier in this sweep): if it woke its lazy waker,
+    /// books the child for the group's next poll (the end of the sweep wakes the parent for
+    /// it), or in a dense sweep only reports it, for the caller to count. A child that stays
+    /// pending without a self-wake, or that made the set, ends the dense mode. Returns whether
+    /// the child woke itself.
     #[inline]
-    pub(crate) fn end_child(&self) {
-        if self.woke.load(Ordering::Relaxed) {
+    pub(crate) fn end_child(&self, pending: bool, woken: usize) -> bool {
+        let woke = self.woke.load(Ordering::Relaxed);
+        if !woke && !pending {
+            // Finished (or not polled) without a self-wake: nothing to keep.
+            return false;
+        }
+        if woke {
             self.woke.store(false, Ordering::Relaxed);
+        }
+        if self.dense.load(Ordering::Relaxed) {
+            if woke && self.set.load(Ordering::Acquire).is_null() {
+                return true;
+            }
+            self.end_dense(woken);
+        }
+        if woke {
             self.book(self.current.load(Ordering::Relaxed));
+        }
+        woke
+    }
+
+    /// Ends the dense mode at the current child, which stays pending without a self-wake or
+    /// made the set. Every child still running before it woke itself: if any did (`woken`), the
+    /// range before it goes into the set's taken bits (slots that finished meanwhile are skipped
+    /// by the next poll without a poll).
+    #[cold]
+    #[inline(never)]
+    fn end_dense(&self, woken: usize) {
+        self.dense.store(false, Ordering::Relaxed);
+        if woken != 0 {
+            self.book_range(0, self.current.load(Ordering::Relaxed));
+        }
+    }
+
+    /// Books children `start..end` into the set's taken bits (making the set), a word at a time.
+    fn book_range(&self, start: usize, end: usize) {
+        // Borrow the set without taking over its count.
+        let set = ManuallyDrop::new(WakeSet::from_header(self.get_or_make()));
+        let mut index = start;
+        while index < end {
+            let word = index / BITS;
+            let upto = end.min((word + 1) * BITS);
+            // Bits `index % BITS` up to (not including) `upto - word * BITS`.
+            let high = match upto - word * BITS {
+                BITS => usize::MAX,
+                bits => (1 << bits) - 1,
+            };
+            set.add_taken(0, word, high & !((1 << (index % BITS)) - 1));
+            index = upto;
         }
     }
 
@@ -900,7 +1050,27 @@ impl Drop for LazySweep<'_> {
     #[inline]
     fn drop(&mut self) {
         // A child whose poll panicked may have woken itself first.
-        self.end_child();
+        let woke = self.woke.load(Ordering::Relaxed);
+        let current = self.current.load(Ordering::Relaxed);
+        if self.dense.load(Ordering::Relaxed) {
+            match self.verdict {
+                Some(full) => self.home_lazy.full = full,
+                None if self.first => {}
+                None => {
+                    // Cut short by child `current`'s panic: book what the sweep leaves (whether
+                    // any child before it woke itself is not known here, so the whole range).
+                    self.dense.store(false, Ordering::Relaxed);
+                    self.book_range(0, current);
+                    self.book_range(current + 1, self.len);
+                    if woke {
+                        self.book(current);
+                    }
+                }
+            }
+        } else if woke {
+            self.book(current);
+        }
+        let full_next = self.home_lazy.full != FullSweep::No;
         // Children woken in this sweep, and (if a child panicked) children still due in it.
         let woken = self.local.load(Ordering::Relaxed) | self.due.load(Ordering::Relaxed);
         let booked = match NonNull::new(self.set.load(Ordering::Acquire)) {
@@ -916,12 +1086,12 @@ impl Drop for LazySweep<'_> {
                 booked
             }
             None => {
-                *self.home_woken |= woken;
+                self.home_lazy.woken |= woken;
                 woken != 0
             }
         };
         // One wake of the parent for everything the sweep left for the next poll.
-        if booked {
+        if booked || full_next {
             self.parent.wake_by_ref();
         }
     }

@@ -167,12 +167,13 @@ impl std::future::Future for YieldOnce {
     }
 }
 
-/// In a group of at most one bitset word of children, a child that only wakes itself (a yield)
-/// is remembered without the shared wake state; a wider group makes it once.
+/// A child that only wakes itself (a yield) is remembered without the shared wake state: in a
+/// group of at most one bitset word of children as a bit of the group's own; in a wider group,
+/// as long as every child still running woke itself, by polling every slot again.
 #[cfg(feature = "alloc")]
 #[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
 #[test]
-fn yielding_children_of_a_small_group_cost_no_allocation() {
+fn yielding_children_cost_no_allocation() {
     let parent = Parent::new();
     let mut array = pin!(try_join(std::array::from_fn::<_, 64, _>(|_| YieldOnce(
         false
@@ -192,7 +193,61 @@ fn yielding_children_of_a_small_group_cost_no_allocation() {
         expect_ready(parent.poll(wide.as_mut()))
     });
     assert_eq!(out, Ok([1; 65]));
-    assert_eq!(made, 1, "array of 65: the shared wake state");
+    assert_eq!(made, 0, "array of 65");
+
+    let mut vec = pin!(try_join(
+        (0..10_000).map(|_| YieldOnce(false)).collect::<Vec<_>>()
+    ));
+    let (out, made) = count_allocations(|| {
+        assert!(parent.poll(vec.as_mut()).is_pending());
+        expect_ready(parent.poll(vec.as_mut())).unwrap()
+    });
+    assert_eq!(out, vec![1; 10_000]);
+    assert_eq!(
+        made, 0,
+        "Vec of 10 000 (the output reuses the input's allocation)"
+    );
+}
+
+/// A child that yields a given number of times, then is ready. Its output has its own size, so
+/// the output `Vec` takes over the input's allocation as it is.
+#[cfg(feature = "alloc")]
+struct YieldTimes(usize);
+
+#[cfg(feature = "alloc")]
+impl std::future::Future for YieldTimes {
+    type Output = Result<usize, ()>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(Ok(1));
+        }
+        self.0 -= 1;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// When fewer than a quarter of a wide group's children yield, the group stops polling every
+/// slot to find them: it makes the shared wake state once and polls only them from then on.
+#[cfg(feature = "alloc")]
+#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
+#[test]
+fn a_few_yielding_children_of_a_wide_group_make_the_wake_state_once() {
+    let parent = Parent::new();
+    let children = (0..1000).map(|i| YieldTimes(if i % 100 == 7 { 5 } else { 0 }));
+    let mut group = pin!(try_join(children.collect::<Vec<_>>()));
+    let (out, made) = count_allocations(|| {
+        for _ in 0..5 {
+            assert!(parent.poll(group.as_mut()).is_pending());
+        }
+        expect_ready(parent.poll(group.as_mut())).unwrap()
+    });
+    assert_eq!(out, vec![1; 1000]);
+    assert_eq!(made, 1, "the shared wake state, for the ten that yield");
 }
 
 #[cfg(feature = "alloc")]

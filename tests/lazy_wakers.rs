@@ -1,7 +1,8 @@
 //! Promises that hold before a group has made its shared wake state. A group lends its children
 //! *lazy* wakers until one of them needs a lasting waker: cloning one makes the shared state; in
 //! a small group (at most one bitset word of children) a child that only wakes itself through
-//! `cx.waker().wake_by_ref()` is remembered without it. These tests use children that never
+//! `cx.waker().wake_by_ref()` is remembered without it, and so is every child of a wider group
+//! as long as every child still running wakes itself. These tests use children that never
 //! clone their waker unless told to, so they exercise exactly that path; `tests/contract.rs`
 //! covers the children that keep a waker.
 #![cfg(feature = "alloc")]
@@ -202,13 +203,13 @@ fn a_lazily_woken_child_fails_the_group_and_siblings_are_dropped() {
     assert_eq!(polls(&scripts), [2; 4]);
 }
 
-/// Polls `group` twice: the first poll is pending, the second unwinds with child 1's panic.
+/// Polls `group` twice: the first poll is pending, the second unwinds with a child's panic.
 fn pending_then_unwinding<F: Future>(parent: &Parent, mut group: Pin<&mut F>) {
     assert!(parent.poll(group.as_mut()).is_pending());
     let unwound = catch_unwind(AssertUnwindSafe(|| parent.poll(group.as_mut())));
     assert!(
         unwound.is_err(),
-        "child 1's panic unwinds through the group's poll"
+        "the child's panic unwinds through the group's poll"
     );
 }
 
@@ -309,4 +310,162 @@ fn a_child_that_wakes_itself_and_panics_is_polled_again_in_a_small_group() {
 #[test]
 fn a_child_that_wakes_itself_and_panics_is_polled_again_in_a_wide_group() {
     wake_then_panic::<70>();
+}
+
+/// A wide group in which every child still running wakes itself is polled slot by slot, without
+/// the shared wake state: each poll still polls exactly the children that woke themselves.
+#[test]
+fn self_waking_children_of_a_wide_group_are_polled_exactly_when_woken() {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<200>(|i| Script {
+        yields: i % 3,
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    for poll in 1..=2 {
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert_eq!(
+            polls(&scripts),
+            std::array::from_fn(|i| 1 + (i % 3).min(poll - 1)),
+            "poll {poll}"
+        );
+        assert_eq!(
+            parent.wakes(),
+            poll,
+            "one wake of the group's waker per sweep"
+        );
+    }
+    assert_eq!(
+        expect_ready(parent.poll(group.as_mut())),
+        Ok(std::array::from_fn(|i| i))
+    );
+    assert_eq!(polls(&scripts), std::array::from_fn(|i| 1 + i % 3));
+}
+
+/// In a wide group of `N` children that wake themselves once, child `odd` (a child in the middle
+/// of a bitset word, so that the word is split) does what `script` says on its first poll
+/// instead. Returns the poll counts after two polls of the group and, if it is still pending, a
+/// third, spurious one.
+fn one_child_of_a_wide_group_differs<const N: usize>(odd: usize, script: Script) -> [usize; N] {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<N>(|i| {
+        if i == odd {
+            script.clone()
+        } else {
+            Script {
+                yields: 1,
+                ..Script::default()
+            }
+        }
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(polls(&scripts), [1; N]);
+    if parent.poll(group.as_mut()).is_pending() {
+        assert!(parent.poll(group.as_mut()).is_pending());
+    }
+    polls(&scripts)
+}
+
+#[test]
+fn a_child_that_stays_pending_without_waking_is_not_polled_again_in_a_wide_group() {
+    let stalls = Script {
+        stalls: true,
+        ..Script::default()
+    };
+    let mut expected = [2; 150];
+    expected[100] = 1;
+    assert_eq!(
+        one_child_of_a_wide_group_differs::<150>(100, stalls),
+        expected,
+        "every child but the one that never woke was polled again, once"
+    );
+}
+
+#[test]
+fn a_child_keeping_its_waker_in_a_wide_group_keeps_the_self_wakes_before_it() {
+    // Child 100 keeps its waker (which makes the shared wake state) and also wakes itself.
+    let keeps = Script {
+        yields: 1,
+        keep_waker_on: Some(1),
+        ..Script::default()
+    };
+    assert_eq!(
+        one_child_of_a_wide_group_differs::<150>(100, keeps),
+        [2; 150],
+        "every child was polled again, once"
+    );
+}
+
+/// A wide group whose children all wake themselves twice, so that its second poll visits every
+/// slot; child 100 panics in it, after waking itself if `wakes_first`. The next poll polls the
+/// children before it (they woke themselves), the ones after it (never reached), and child 100
+/// only if it woke itself.
+fn a_panic_in_a_sweep_of_every_slot(wakes_first: bool) {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<150>(|i| Script {
+        yields: 2,
+        panic_on: (i == 100 && !wakes_first).then_some(2),
+        wake_then_panic_on: (i == 100 && wakes_first).then_some(2),
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    pending_then_unwinding(&parent, group.as_mut());
+    let mut expected = [1; 150];
+    expected[..=100].fill(2);
+    assert_eq!(
+        polls(&scripts),
+        expected,
+        "children from 101 on were not reached"
+    );
+
+    assert!(parent.poll(group.as_mut()).is_pending());
+    expected[..100].fill(3);
+    expected[101..].fill(2);
+    if wakes_first {
+        expected[100] = 3;
+    }
+    assert_eq!(polls(&scripts), expected);
+}
+
+#[test]
+fn children_due_after_a_panicking_sibling_of_a_wide_group_are_polled_next_time() {
+    a_panic_in_a_sweep_of_every_slot(false);
+}
+
+#[test]
+fn a_child_of_a_wide_group_that_wakes_itself_and_panics_is_polled_again() {
+    a_panic_in_a_sweep_of_every_slot(true);
+}
+
+#[test]
+fn a_first_sweep_of_a_wide_group_cut_short_by_a_panic_is_made_again() {
+    let parent = Parent::new();
+    let (children, scripts) = yielders::<150>(|i| Script {
+        yields: 1,
+        panic_on: (i == 100).then_some(1),
+        ..Script::default()
+    });
+    let mut group = pin!(try_join(children));
+    let unwound = catch_unwind(AssertUnwindSafe(|| parent.poll(group.as_mut())));
+    assert!(
+        unwound.is_err(),
+        "child 100's panic unwinds through the first poll"
+    );
+    let mut expected = [0; 150];
+    expected[..=100].fill(1);
+    assert_eq!(polls(&scripts), expected);
+
+    // The second poll makes the first sweep again: every child is polled.
+    assert!(parent.poll(group.as_mut()).is_pending());
+    expected[..=100].fill(2);
+    expected[101..].fill(1);
+    assert_eq!(polls(&scripts), expected);
+
+    // Only the children that woke themselves in it are polled by the third.
+    assert_eq!(
+        expect_ready(parent.poll(group.as_mut())),
+        Ok(std::array::from_fn(|i| i))
+    );
+    assert_eq!(polls(&scripts), [2; 150]);
 }
