@@ -2,11 +2,11 @@
 //!
 //! * **Who is polled.** The first poll polls every child (with lazy wakers: [`LazySweep`]), and
 //!   so does the next one while every child still running woke itself (finished slots are
-//!   skipped without a poll). After that, with `alloc`, a poll takes a snapshot of the children woken since their last
-//!   poll ([`WakeSet`]) and polls exactly those, in index order; then, in further rounds of the
-//!   same poll, the children woken by siblings or other threads meanwhile that it has not polled
-//!   yet. Without `alloc` every child gets the group's own waker and every unfinished child is
-//!   polled (the `join_all` strategy, documented as the fallback).
+//!   skipped without a poll). After that, with `alloc`, a poll takes a snapshot of the children
+//!   woken since their last poll ([`WakeSet`]) and polls exactly those, in index order; then, in
+//!   further rounds of the same poll, the children woken by siblings or other threads meanwhile
+//!   that it has not polled yet. Without `alloc` every child gets the group's own waker and every
+//!   unfinished child is polled (the `join_all` strategy, documented as the fallback).
 //! * **Budget.** A child is polled at most once per poll of the group (a per-child poll epoch
 //!   in the wake set says whether it was). A child that wakes itself while polled, or is woken
 //!   after its poll, lands in the next poll's snapshot; that wake has already woken the group's
