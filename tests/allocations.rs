@@ -146,71 +146,9 @@ fn children_that_never_wait_cost_no_allocation() {
     assert_eq!(made, 0, "Vec: the output reuses the slots");
 }
 
-/// Wakes itself by reference and returns `Pending` once, never cloning its waker.
-#[cfg(feature = "alloc")]
-struct YieldOnce(bool);
-
-#[cfg(feature = "alloc")]
-impl std::future::Future for YieldOnce {
-    type Output = Result<u8, ()>;
-
-    fn poll(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        if self.0 {
-            return std::task::Poll::Ready(Ok(1));
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    }
-}
-
-/// A child that only wakes itself (a yield) is remembered without the shared wake state: in a
-/// group of at most one bitset word of children as a bit of the group's own; in a wider group,
-/// as long as every child still running woke itself, by polling every slot again.
-#[cfg(feature = "alloc")]
-#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
-#[test]
-fn yielding_children_cost_no_allocation() {
-    let parent = Parent::new();
-    let mut array = pin!(try_join(std::array::from_fn::<_, 64, _>(|_| YieldOnce(
-        false
-    ))));
-    let (out, made) = count_allocations(|| {
-        assert!(parent.poll(array.as_mut()).is_pending());
-        expect_ready(parent.poll(array.as_mut()))
-    });
-    assert_eq!(out, Ok([1; 64]));
-    assert_eq!(made, 0, "array of 64");
-
-    let mut wide = pin!(try_join(std::array::from_fn::<_, 65, _>(|_| YieldOnce(
-        false
-    ))));
-    let (out, made) = count_allocations(|| {
-        assert!(parent.poll(wide.as_mut()).is_pending());
-        expect_ready(parent.poll(wide.as_mut()))
-    });
-    assert_eq!(out, Ok([1; 65]));
-    assert_eq!(made, 0, "array of 65");
-
-    let mut vec = pin!(try_join(
-        (0..10_000).map(|_| YieldOnce(false)).collect::<Vec<_>>()
-    ));
-    let (out, made) = count_allocations(|| {
-        assert!(parent.poll(vec.as_mut()).is_pending());
-        expect_ready(parent.poll(vec.as_mut())).unwrap()
-    });
-    assert_eq!(out, vec![1; 10_000]);
-    assert_eq!(
-        made, 0,
-        "Vec of 10 000 (the output reuses the input's allocation)"
-    );
-}
-
-/// A child that yields a given number of times, then is ready. Its output has its own size, so
-/// the output `Vec` takes over the input's allocation as it is.
+/// A child that wakes itself by reference and returns `Pending` a given number of times (never
+/// cloning its waker), then is ready. Its output has its own size, so the output `Vec` takes
+/// over the input's allocation as it is.
 #[cfg(feature = "alloc")]
 struct YieldTimes(usize);
 
@@ -229,6 +167,44 @@ impl std::future::Future for YieldTimes {
         cx.waker().wake_by_ref();
         std::task::Poll::Pending
     }
+}
+
+/// A child that only wakes itself (a yield) is remembered without the shared wake state: in a
+/// group of at most one bitset word of children as a bit of the group's own; in a wider group,
+/// as long as every child still running woke itself, by polling every slot again.
+#[cfg(feature = "alloc")]
+#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
+#[test]
+fn yielding_children_cost_no_allocation() {
+    let parent = Parent::new();
+    let mut array = pin!(try_join(std::array::from_fn::<_, 64, _>(|_| YieldTimes(1))));
+    let (out, made) = count_allocations(|| {
+        assert!(parent.poll(array.as_mut()).is_pending());
+        expect_ready(parent.poll(array.as_mut()))
+    });
+    assert_eq!(out, Ok([1; 64]));
+    assert_eq!(made, 0, "array of 64");
+
+    let mut wide = pin!(try_join(std::array::from_fn::<_, 65, _>(|_| YieldTimes(1))));
+    let (out, made) = count_allocations(|| {
+        assert!(parent.poll(wide.as_mut()).is_pending());
+        expect_ready(parent.poll(wide.as_mut()))
+    });
+    assert_eq!(out, Ok([1; 65]));
+    assert_eq!(made, 0, "array of 65");
+
+    let mut vec = pin!(try_join(
+        (0..10_000).map(|_| YieldTimes(1)).collect::<Vec<_>>()
+    ));
+    let (out, made) = count_allocations(|| {
+        assert!(parent.poll(vec.as_mut()).is_pending());
+        expect_ready(parent.poll(vec.as_mut())).unwrap()
+    });
+    assert_eq!(out, vec![1; 10_000]);
+    assert_eq!(
+        made, 0,
+        "Vec of 10 000 (the output reuses the input's allocation)"
+    );
 }
 
 /// When fewer than a quarter of a wide group's children yield, the group stops polling every
