@@ -762,7 +762,7 @@ pub(crate) struct LazySweep<'a> {
     /// set. Poller-only, like `due`.
     local: AtomicUsize,
     /// The children still due in a later sweep (those that woke their lazy waker in the one
-    /// before); none in a first sweep, whose caller counts every child itself (in a register:
+    /// before); none in a full sweep, whose caller counts every child itself (in a register:
     /// a counter kept here would go through memory on every child). An atomic only because the
     /// sweep is shared with the vtable functions; only the poller touches it.
     due: AtomicUsize,
@@ -886,7 +886,7 @@ impl<'a> LazySweep<'a> {
         self.verdict = Some(FullSweep::No);
     }
 
-    /// The next child due in a later sweep, in index order (never any in a first sweep).
+    /// The next child due in a sweep that is not full, in index order (never any in a full one).
     #[inline]
     pub(crate) fn next_due(&self) -> Option<usize> {
         let due = self.due.load(Ordering::Relaxed);
