@@ -984,7 +984,7 @@ impl<'a> LazySweep<'a> {
             if woke && self.set.load(Ordering::Acquire).is_null() {
                 return true;
             }
-            self.end_dense(woken);
+            self.end_dense(woken != 0);
         }
         if woke {
             self.book(self.current.load(Ordering::Relaxed));
@@ -992,15 +992,15 @@ impl<'a> LazySweep<'a> {
         woke
     }
 
-    /// Ends the dense mode at the current child, which stays pending without a self-wake or
-    /// made the set. Every child still running before it woke itself: if any did (`woken`), the
-    /// range before it goes into the set's taken bits (slots that finished meanwhile are skipped
-    /// by the next poll without a poll).
+    /// Ends the dense mode at the current child (which stays pending without a self-wake, made
+    /// the set, or panicked). Every child still running before it woke itself: if any may have
+    /// (`any_woke`), the range before it goes into the set's taken bits (slots that finished
+    /// meanwhile are skipped by the next poll without a poll).
     #[cold]
     #[inline(never)]
-    fn end_dense(&self, woken: usize) {
+    fn end_dense(&self, any_woke: bool) {
         self.dense.store(false, Ordering::Relaxed);
-        if woken != 0 {
+        if any_woke {
             self.book_range(0, self.current.load(Ordering::Relaxed));
         }
     }
@@ -1059,8 +1059,7 @@ impl Drop for LazySweep<'_> {
                 None => {
                     // Cut short by child `current`'s panic: book what the sweep leaves (whether
                     // any child before it woke itself is not known here, so the whole range).
-                    self.dense.store(false, Ordering::Relaxed);
-                    self.book_range(0, current);
+                    self.end_dense(true);
                     self.book_range(current + 1, self.len);
                     if woke {
                         self.book(current);
