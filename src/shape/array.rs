@@ -63,7 +63,7 @@ where
         N
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_child(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step<Self::Error> {
         slot_at(self.project().slots, index).poll::<M>(cx)
     }

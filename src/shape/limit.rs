@@ -184,7 +184,7 @@ where
         this.slots.len()
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_child(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step<Self::Error> {
         slot_at(self.get_mut().slots.as_mut(), index).poll::<M>(cx)
     }

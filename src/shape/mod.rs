@@ -437,7 +437,10 @@ pub(crate) enum Slot<F, V> {
 }
 
 impl<F: Future, V> Slot<F, V> {
-    #[inline]
+    // Always inlined: it is the body of every shape's `poll_child`, called once per child in
+    // the engine's sweep, and left out of line (as LLVM chose for `join` over a `Vec` of 1024)
+    // it costs a call per child, about 20% of a ready sweep.
+    #[inline(always)]
     pub(crate) fn poll<M>(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -86,7 +86,7 @@ macro_rules! tuple_shape {
                 $len
             }
 
-            #[inline]
+            #[inline(always)]
             fn poll_child(
                 self: Pin<&mut Self>,
                 index: usize,

@@ -101,7 +101,7 @@ where
         self.len
     }
 
-    #[inline]
+    #[inline(always)]
     fn poll_child(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step<Self::Error> {
         slot_at(self.get_mut().slots.as_mut(), index).poll::<M>(cx)
     }
