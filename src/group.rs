@@ -329,6 +329,10 @@ impl<S: Shape> TaskGroupFuture<S> {
     /// other children woken at that moment may have failed too and their errors are worth
     /// reporting. Use this when polling more children after a failure is unwanted.
     ///
+    /// The one error is kept inline in the [`ErrorGroup`], so a group that stops this way never
+    /// allocates for its errors, even when many children fail at once (by default the second
+    /// error of a sweep allocates room for the rest, once).
+    ///
     /// ```
     /// # futures::executor::block_on(async {
     /// use std::future::ready;

@@ -276,6 +276,43 @@ fn many_concurrent_errors_cost_one_allocation() {
     assert_eq!(made, 1, "1000 errors in a later sweep");
 }
 
+/// Stopping at the first error keeps one error, inline: arrays and tuples whose children all
+/// fail at once allocate nothing, and a `Vec` group allocates nothing beyond its input.
+#[cfg(feature = "alloc")]
+#[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
+#[test]
+fn stopping_at_the_first_error_allocates_nothing_for_errors() {
+    let parent = Parent::new();
+    let mut array = try_join(core::array::from_fn::<_, 64, _>(|i| ready(Err::<(), _>(i))))
+        .stop_on_first_error();
+    let (errors, made) = count_allocations(|| expect_ready(parent.poll(Pin::new(&mut array))));
+    assert_eq!(
+        errors.unwrap_err().into_iter().collect::<Vec<_>>(),
+        [(0, 0)]
+    );
+    assert_eq!(made, 0, "array");
+
+    let mut tuple = try_join((
+        ready(Err::<(), _>(0)),
+        ready(Err::<u8, _>(1)),
+        ready(Err::<(), _>(2)),
+    ))
+    .stop_on_first_error();
+    let (errors, made) = count_allocations(|| expect_ready(parent.poll(Pin::new(&mut tuple))));
+    assert_eq!(errors.unwrap_err().len(), 1);
+    assert_eq!(made, 0, "tuple");
+
+    let mut vec = try_join(
+        (0..1000)
+            .map(|i| ready(Err::<(), _>(i)))
+            .collect::<Vec<_>>(),
+    )
+    .stop_on_first_error();
+    let (errors, made) = count_allocations(|| expect_ready(parent.poll(Pin::new(&mut vec))));
+    assert_eq!(errors.unwrap_err().first(), (0, &0));
+    assert_eq!(made, 0, "Vec");
+}
+
 #[cfg(feature = "alloc")]
 #[cfg_attr(miri, ignore = "counts allocations, not memory errors")]
 #[test]
