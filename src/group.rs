@@ -244,6 +244,17 @@ enum Phase {
     Done,
 }
 
+/// What one poll of the engine left ([`TaskGroupFuture::poll_engine`]).
+enum Progress {
+    /// Children are still running.
+    Pending,
+    /// Every child finished with a value: the outputs are ready to take.
+    Done,
+    /// The group failed, and this many unfinished children were dropped; the errors wait in
+    /// the tally.
+    Failed(usize),
+}
+
 /// The engine's bookkeeping, independent of the shape.
 struct Core<E> {
     phase: Phase,
@@ -687,10 +698,36 @@ impl<E> Tally<E> {
 impl<S: Shape> TaskGroupFuture<S> {
     /// The engine's poll, the same for every mode: the outputs, or the errors of the failing
     /// sweep with every unfinished child dropped.
+    ///
+    /// The sweeps stay out of line ([`TaskGroupFuture::poll_sweeps`]) and report in a register
+    /// how the poll ended; the outputs or the errors are moved out here, inline in the caller.
+    /// Returned through the sweeps' frame, the group's result was written with narrow stores
+    /// and read back at once with wide loads, which stalls the load until the stores complete:
+    /// the last poll of a ready `Vec` of one cost 47 ns instead of 37. For the same reason the
+    /// count of dropped children travels in the register too, rather than being stored into the
+    /// errors just before they are moved.
+    #[inline]
     fn poll_engine(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<S::Output, ErrorGroup<S::Error>>> {
+        match self.as_mut().poll_sweeps(cx) {
+            Progress::Pending => Poll::Pending,
+            Progress::Done => Poll::Ready(Ok(self.project().shape.take_output())),
+            Progress::Failed(cancelled) => match self.project().core.tally.errors.take() {
+                Some(mut errors) => {
+                    errors.set_cancelled(cancelled);
+                    Poll::Ready(Err(errors))
+                }
+                None => unreachable!("taskgroup: a failed group without errors"),
+            },
+        }
+    }
+
+    /// [`TaskGroupFuture::poll_engine`] up to the outputs: polls the children that are due and
+    /// reports how the group stands. On failure every unfinished child and every stored output
+    /// is dropped in place before it returns.
+    fn poll_sweeps(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Progress {
         let this = self.project();
         let core = this.core;
         let mut shape = this.shape;
@@ -706,17 +743,16 @@ impl<S: Shape> TaskGroupFuture<S> {
             core.tally.starts_left = shape.len().max(START_BUDGET);
             core.sweep(shape.as_mut(), cx);
         }
-        if let Some(mut errors) = core.tally.errors.take() {
+        if core.tally.errors.is_some() {
             // Fail fast: drop every unfinished child and every stored output, in place, before
             // returning.
-            errors.set_cancelled(core.release_all(shape, |_| {}));
-            return Poll::Ready(Err(errors));
+            return Progress::Failed(core.release_all(shape, |_| {}));
         }
         if core.tally.running == 0 {
             core.finish();
-            return Poll::Ready(Ok(shape.take_output()));
+            return Progress::Done;
         }
-        Poll::Pending
+        Progress::Pending
     }
 
     /// How many children have not finished: every child before the first poll, none once the
