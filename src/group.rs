@@ -503,43 +503,47 @@ impl<E> Core<E> {
                 // it. Due are every child on a full sweep (the first, or after one in which every
                 // running child woke itself), else those that woke their lazy waker in the
                 // previous sweep (a group without a set has no other wakers out).
-                let len = shape.len();
-                let mut wakes =
-                    LazySweep::new(&mut self.wakes, &mut self.lazy, len, cx.waker(), first);
-                if wakes.is_full() {
-                    // Counted here, where the counts stay in registers: the children, and in a
-                    // dense sweep the self-wakes ([`LazySweep`]).
-                    let mut woken = 0;
-                    for index in 0..len {
-                        let due_left = || len - index - 1;
-                        let visited = Self::visit_lazily(
-                            shape.as_mut(),
-                            tally,
-                            &wakes,
-                            index,
-                            woken,
-                            due_left,
-                        );
-                        match visited {
-                            Some(woke) => woken += woke as usize,
-                            None => {
-                                wakes.stop();
+                // In a block of its own, so that the sweep ends (drops) where it lives: moved into
+                // `drop`, its fields were copied with wide loads right after `end_full` stored
+                // one of them narrow, a store-forwarding stall at the end of every lazy sweep.
+                {
+                    let len = shape.len();
+                    let mut wakes =
+                        LazySweep::new(&mut self.wakes, &mut self.lazy, len, cx.waker(), first);
+                    if wakes.is_full() {
+                        // Counted here, where the counts stay in registers: the children, and in a
+                        // dense sweep the self-wakes ([`LazySweep`]).
+                        let mut woken = 0;
+                        for index in 0..len {
+                            let due_left = || len - index - 1;
+                            let visited = Self::visit_lazily(
+                                shape.as_mut(),
+                                tally,
+                                &wakes,
+                                index,
+                                woken,
+                                due_left,
+                            );
+                            match visited {
+                                Some(woke) => woken += woke as usize,
+                                None => {
+                                    wakes.stop();
+                                    return;
+                                }
+                            }
+                        }
+                        wakes.end_full(woken);
+                    } else {
+                        while let Some(index) = wakes.next_due() {
+                            let due_left = || wakes.due_len();
+                            if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, 0, due_left)
+                                .is_none()
+                            {
                                 return;
                             }
                         }
                     }
-                    wakes.end_full(woken);
-                } else {
-                    while let Some(index) = wakes.next_due() {
-                        let due_left = || wakes.due_len();
-                        if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, 0, due_left)
-                            .is_none()
-                        {
-                            return;
-                        }
-                    }
                 }
-                drop(wakes);
                 self.phase = Phase::Running;
                 return;
             }
