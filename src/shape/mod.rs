@@ -437,9 +437,10 @@ pub(crate) enum Slot<F, V> {
 }
 
 impl<F: Future, V> Slot<F, V> {
-    // Always inlined: it is the body of every shape's `poll_child`, called once per child in
-    // the engine's sweep, and left out of line (as LLVM chose for `join` over a `Vec` of 1024)
-    // it costs a call per child, about 20% of a ready sweep.
+    // Always inlined, and so is every shape's `poll_child` around it (marked alone, the
+    // `poll_child` went out of line instead): it runs once per child in the engine's sweep, and
+    // out of line, as LLVM left it for `join` over a `Vec` of 1024, a call per child cost a
+    // quarter of a ready sweep (3.98 against 2.98 µs).
     #[inline(always)]
     pub(crate) fn poll<M>(
         mut self: Pin<&mut Self>,
