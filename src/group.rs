@@ -495,58 +495,17 @@ impl<E> Core<E> {
         // The phase moves on only after a whole first sweep: if a child panics during it, the
         // next poll polls every child again rather than forgetting the ones not reached.
         let first = self.phase == Phase::Fresh;
-        let tally = &mut self.tally;
         #[cfg(feature = "alloc")]
         {
             if first || self.lazy.due(self.wakes.is_some()) {
                 // No wake set (yet): poll with lazy wakers, which make one only if a child needs
-                // it. Due are every child on a full sweep (the first, or after one in which every
-                // running child woke itself), else those that woke their lazy waker in the
-                // previous sweep (a group without a set has no other wakers out).
-                // In a block of its own, so that the sweep ends (drops) where it lives: moved into
-                // `drop`, its fields were copied with wide loads right after `end_full` stored
-                // one of them narrow, a store-forwarding stall at the end of every lazy sweep.
-                {
-                    let len = shape.len();
-                    let mut wakes =
-                        LazySweep::new(&mut self.wakes, &mut self.lazy, len, cx.waker(), first);
-                    if wakes.is_full() {
-                        // Counted here, where the counts stay in registers: the children, and in a
-                        // dense sweep the self-wakes ([`LazySweep`]).
-                        let mut woken = 0;
-                        for index in 0..len {
-                            let due_left = || len - index - 1;
-                            let visited = Self::visit_lazily(
-                                shape.as_mut(),
-                                tally,
-                                &wakes,
-                                index,
-                                woken,
-                                due_left,
-                            );
-                            match visited {
-                                Some(woke) => woken += woke as usize,
-                                None => {
-                                    wakes.stop();
-                                    return;
-                                }
-                            }
-                        }
-                        wakes.end_full(woken);
-                    } else {
-                        while let Some(index) = wakes.next_due() {
-                            let due_left = || wakes.due_len();
-                            if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, 0, due_left)
-                                .is_none()
-                            {
-                                return;
-                            }
-                        }
-                    }
+                // it.
+                if self.sweep_lazily(shape.as_mut(), cx.waker(), first) {
+                    self.phase = Phase::Running;
                 }
-                self.phase = Phase::Running;
                 return;
             }
+            let tally = &mut self.tally;
             // Without a set and with nothing lazily woken, no child can have been woken.
             let Some(wakes) = self.wakes.as_mut() else {
                 return;
@@ -588,6 +547,7 @@ impl<E> Core<E> {
             // No per-child wakers without an allocator: every unfinished child counts as woken.
             let _ = first;
             self.phase = Phase::Running;
+            let tally = &mut self.tally;
             let len = shape.len();
             for index in 0..len {
                 let due_left = || len - index - 1;
@@ -650,6 +610,50 @@ impl<E> Core<E> {
 
 #[cfg(feature = "alloc")]
 impl<E> Core<E> {
+    /// A sweep with lazy wakers ([`LazySweep`]): every child on a full sweep (the first, or after
+    /// one in which every running child woke itself), else those that woke their lazy waker in
+    /// the previous sweep (a group without a set has no other wakers out). Returns whether it
+    /// ran to its end.
+    ///
+    /// The sweep's state ends (drops) here, where it lives. Moved into `drop` instead, it was
+    /// copied with wide loads right after `end_full` stored one of its fields narrow: a
+    /// store-forwarding stall at the end of every lazy sweep.
+    #[inline(always)]
+    fn sweep_lazily<S: Shape<Error = E>>(
+        &mut self,
+        mut shape: Pin<&mut S>,
+        parent: &core::task::Waker,
+        first: bool,
+    ) -> bool {
+        let tally = &mut self.tally;
+        let len = shape.len();
+        let mut wakes = LazySweep::new(&mut self.wakes, &mut self.lazy, len, parent, first);
+        if !wakes.is_full() {
+            while let Some(index) = wakes.next_due() {
+                let due_left = || wakes.due_len();
+                if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, 0, due_left).is_none() {
+                    return false;
+                }
+            }
+            return true;
+        }
+        // Counted here, where the counts stay in registers: the children, and in a dense sweep
+        // the self-wakes ([`LazySweep`]).
+        let mut woken = 0;
+        for index in 0..len {
+            let due_left = || len - index - 1;
+            match Self::visit_lazily(shape.as_mut(), tally, &wakes, index, woken, due_left) {
+                Some(woke) => woken += woke as usize,
+                None => {
+                    wakes.stop();
+                    return false;
+                }
+            }
+        }
+        wakes.end_full(woken);
+        true
+    }
+
     /// [`Core::visit`] with child `index`'s lazy waker, then books the child if it woke itself
     /// ([`LazySweep::end_child`], told that `woken` children woke themselves before it in this
     /// sweep): `None` if the sweep must stop, else whether the child woke itself.

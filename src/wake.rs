@@ -910,9 +910,7 @@ impl<'a> LazySweep<'a> {
         self.current.store(index, Ordering::Relaxed);
         let set = self.set.load(Ordering::Acquire);
         if let Some(header) = NonNull::new(set) {
-            // Borrow the set without taking over its count.
-            let set = ManuallyDrop::new(WakeSet::from_header(header));
-            set.forget_wake(index);
+            borrow_set(header).forget_wake(index);
         }
         let data = (self as *const Self).cast::<()>();
         // SAFETY: `LAZY_VTABLE`'s functions read `data` as a `LazySweep`, which `self` is, and
@@ -1007,8 +1005,7 @@ impl<'a> LazySweep<'a> {
 
     /// Books children `start..end` into the set's taken bits (making the set), a word at a time.
     fn book_range(&self, start: usize, end: usize) {
-        // Borrow the set without taking over its count.
-        let set = ManuallyDrop::new(WakeSet::from_header(self.get_or_make()));
+        let set = borrow_set(self.get_or_make());
         let mut index = start;
         while index < end {
             let word = index / BITS;
@@ -1040,9 +1037,7 @@ impl<'a> LazySweep<'a> {
     /// small for children that never wake themselves.
     #[inline(never)]
     fn book_in_set(&self, index: usize) {
-        // Borrow the set without taking over its count.
-        let set = ManuallyDrop::new(WakeSet::from_header(self.get_or_make()));
-        set.add_taken(0, index / BITS, 1 << (index % BITS));
+        borrow_set(self.get_or_make()).add_taken(0, index / BITS, 1 << (index % BITS));
     }
 }
 
@@ -1094,6 +1089,13 @@ impl Drop for LazySweep<'_> {
             self.parent.wake_by_ref();
         }
     }
+}
+
+/// The set headed by `header`, borrowed from the sweep that owns its count: dropping the
+/// borrow gives up no count.
+#[inline]
+fn borrow_set(header: NonNull<Header>) -> ManuallyDrop<WakeSet> {
+    ManuallyDrop::new(WakeSet::from_header(header))
 }
 
 /// A lazy waker lent out by [`LazySweep::waker`] for as long as the sweep is borrowed.
