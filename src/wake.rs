@@ -8,12 +8,18 @@
 //! finish without waiting, or that all wake themselves, never cause it:
 //!
 //! ```text
-//! [ Header | slots (u32 each) | live bits | next bits | taken bits | poll epochs (u8 each) ]
+//! [ Header | poll epochs (u8 each) | live bits | next bits | taken bits ]
 //! ```
 //!
-//! * Child `i`'s waker is a [`RawWaker`] whose data pointer is the address of slot `i`. The slot
-//!   holds `i`, so the header is found by arithmetic: `slot - i * 4 - SLOTS_OFFSET`. Cloning a
-//!   child waker bumps the header's reference count; no waker ever allocates.
+//! * The allocation is aligned to `2^k` bytes, the smallest power of two that is at least `n`
+//!   (and `Header`'s alignment). Child `i`'s waker is a [`RawWaker`] whose data pointer is the
+//!   header's address plus `i` bytes, and whose vtable is the one made for `k` (one static
+//!   vtable per `k`). So the waker's functions find the header by clearing the pointer's low
+//!   `k` bits and the index in those bits: no memory is read to know whose waker it is. (The
+//!   index used to be stored in a `u32` slot per child, which cost 4 bytes per child and, in a
+//!   large group, a cache miss at every wake.) Cloning a child waker bumps the header's
+//!   reference count; no waker ever allocates. The poller-only epochs sit where the slots were,
+//!   so the words that wakers write stay off the header's cache lines, as before.
 //! * The **live bits** form a hierarchical bitset: level 0 has one bit per child, level `k + 1`
 //!   one bit per word of level `k`, up to a top level of one word. Waking child `i` sets its bit
 //!   and, only when that word was empty, the summary bit above it, and so on; only a waker that
@@ -107,8 +113,13 @@ const BITS: usize = usize::BITS as usize;
 /// The most levels a ready set can need: `BITS^MAX_LEVELS` exceeds `u32::MAX` children.
 const MAX_LEVELS: usize = 8;
 
-/// The most children one [`WakeSet`] can index (slots store the index as `u32`).
-pub(crate) const MAX_CHILDREN: usize = u32::MAX as usize;
+/// The largest alignment exponent of a [`WakeSet`] allocation: one child waker vtable exists per
+/// exponent up to this one (see [`VTABLES`]).
+const MAX_SHIFT: u32 = 31;
+
+/// The most children one [`WakeSet`] can index: their indices must fit below the allocation's
+/// alignment, at most `2^MAX_SHIFT`.
+pub(crate) const MAX_CHILDREN: usize = 1 << MAX_SHIFT;
 
 /// Shared state at the start of the allocation.
 ///
@@ -136,15 +147,11 @@ struct Header {
     /// Number of the group's current poll (never 0), touched only by the poller: a child
     /// whose epoch equals it was polled in this poll already. Counts 1..=255 and wraps.
     epoch: AtomicU8,
-    /// Number of children (slots).
+    /// Number of children.
     len: usize,
     /// Where everything else sits in the allocation; immutable.
     plan: Plan,
 }
-
-/// Byte offset of slot 0 from the start of the allocation. `Header` is at least 4-aligned and its
-/// size is a multiple of its alignment, so the `u32` slots start right after it.
-const SLOTS_OFFSET: usize = core::mem::size_of::<Header>();
 
 /// Word counts and offsets for a set of `len` children.
 #[derive(Clone, Copy)]
@@ -164,6 +171,9 @@ struct Plan {
     taken_offset: usize,
     /// Byte offset of the per-child poll epochs (`u8` each, poller only).
     epochs_offset: usize,
+    /// The allocation is aligned to `2^shift` bytes, and `2^shift >= len`: child `i`'s waker
+    /// data pointer is the header's address plus `i`, and its vtable is `VTABLES[shift]`.
+    shift: u32,
     /// The layout the allocation was made with, to free it.
     layout: Layout,
 }
@@ -188,17 +198,19 @@ impl Plan {
             }
             width = level_words;
         }
-        let slots = Layout::array::<u32>(len).expect("slot layout overflows");
         let bits = Layout::array::<AtomicUsize>(words).expect("bitset layout overflows");
-        let (layout, slots_offset) = Layout::new::<Header>()
-            .extend(slots)
-            .expect("wake set layout overflows");
-        debug_assert_eq!(slots_offset, SLOTS_OFFSET);
+        let layout = Layout::new::<Header>();
+        // At least `len`, so that every index fits in the low bits of an aligned address.
+        let align = len.next_power_of_two().max(layout.align());
         let epochs = Layout::array::<AtomicU8>(len).expect("epoch layout overflows");
+        let (layout, epochs_offset) = layout.extend(epochs).expect("wake set layout overflows");
         let (layout, live_offset) = layout.extend(bits).expect("wake set layout overflows");
         let (layout, next_offset) = layout.extend(bits).expect("wake set layout overflows");
         let (layout, taken_offset) = layout.extend(bits).expect("wake set layout overflows");
-        let (layout, epochs_offset) = layout.extend(epochs).expect("wake set layout overflows");
+        let layout = layout.align_to(align).expect("wake set layout overflows");
+        // The epochs alone take `len` bytes after the header, so the address of the header plus
+        // any index stays inside the allocation.
+        debug_assert!(layout.size() > len);
         Plan {
             levels,
             level_start,
@@ -207,7 +219,8 @@ impl Plan {
             next_offset,
             taken_offset,
             epochs_offset,
-            layout: layout.pad_to_align(),
+            shift: align.trailing_zeros(),
+            layout,
         }
     }
 }
@@ -261,9 +274,8 @@ impl WakeSet {
         let header = base.cast::<Header>();
         // SAFETY: `base` is a fresh allocation of `plan.layout`, which starts with a `Header` at
         // offset 0 (aligned, since the layout's alignment is at least `Header`'s), followed by
-        // `len` `u32`s at `SLOTS_OFFSET`, three arrays of `plan.words` `AtomicUsize`s and one of
-        // `len` `AtomicU8`s at the recorded offsets, each in bounds and aligned by
-        // `Layout::extend`. We initialise every one of them before any reference to them is
+        // `len` `AtomicU8`s and three arrays of `plan.words` `AtomicUsize`s at the recorded
+        // offsets, each in bounds and aligned by `Layout::extend`. We initialise every one of them before any reference to them is
         // formed.
         unsafe {
             header.as_ptr().write(Header {
@@ -275,11 +287,6 @@ impl WakeSet {
                 len,
                 plan,
             });
-            let slots = base.as_ptr().add(SLOTS_OFFSET).cast::<u32>();
-            for i in 0..len {
-                // `len <= u32::MAX` was checked by `Plan::new`.
-                slots.add(i).write(i as u32);
-            }
             for offset in [plan.live_offset, plan.next_offset, plan.taken_offset] {
                 let words = base.as_ptr().add(offset).cast::<AtomicUsize>();
                 for w in 0..plan.words {
@@ -648,12 +655,12 @@ impl WakeSet {
     pub(crate) fn waker(&self, index: usize) -> ChildWaker<'_> {
         assert!(index < self.len(), "child index out of range");
         // SAFETY: we own a count of the allocation and `index < len`.
-        let slot = unsafe { slot_ptr(self.header, index) };
-        // SAFETY: the data pointer is a slot of a live allocation and `VTABLE` upholds the
-        // `RawWaker` contract (see each function). The `Waker` is wrapped in `ManuallyDrop`, so
-        // it borrows our reference count instead of releasing one it never took, and
-        // `ChildWaker` borrows `self`, so it cannot be used after the set lets go of its count.
-        let waker = unsafe { Waker::from_raw(RawWaker::new(slot, &VTABLE)) };
+        let raw = unsafe { child_waker(self.header, index) };
+        // SAFETY: `child_waker` upholds the `RawWaker` contract for a live allocation. The `Waker`
+        // is wrapped in `ManuallyDrop`, so it borrows our reference count instead of releasing
+        // one it never took, and `ChildWaker` borrows `self`, so it cannot be used after the set
+        // lets go of its count.
+        let waker = unsafe { Waker::from_raw(raw) };
         ChildWaker {
             waker: ManuallyDrop::new(waker),
             _set: PhantomData,
@@ -1138,7 +1145,7 @@ unsafe fn lazy_clone(data: *const ()) -> RawWaker {
         if previous > isize::MAX as usize {
             abort();
         }
-        RawWaker::new(slot_ptr(header, index), &VTABLE)
+        child_waker(header, index)
     }
 }
 
@@ -1168,23 +1175,19 @@ impl Drop for WakeSet {
     }
 }
 
-/// The address of slot `index`: the data pointer of child `index`'s wakers.
+/// Child `index`'s waker, owning no count: the header's address plus `index` as data pointer,
+/// with the vtable made for the allocation's alignment.
 ///
 /// # Safety
 /// `header` must point to a live allocation made by [`WakeSet::new`] and `index` must be below
 /// its `len`.
-unsafe fn slot_ptr(header: NonNull<Header>, index: usize) -> *const () {
-    // SAFETY: per the contract the slot is inside the allocation; the pointer is derived from the
-    // allocation's own pointer, so it carries its provenance.
-    unsafe {
-        header
-            .as_ptr()
-            .cast::<u8>()
-            .add(SLOTS_OFFSET)
-            .cast::<u32>()
-            .add(index)
-            .cast()
-    }
+unsafe fn child_waker(header: NonNull<Header>, index: usize) -> RawWaker {
+    // SAFETY: the header is alive per the contract; `plan` is immutable.
+    let shift = unsafe { header.as_ref() }.plan.shift;
+    // SAFETY: the allocation is larger than `len` bytes (`Plan::new`), so the pointer stays
+    // inside it; it is derived from the allocation's own pointer, so it carries its provenance.
+    let data = unsafe { header.as_ptr().cast::<u8>().add(index) };
+    RawWaker::new(data.cast(), &VTABLES[shift as usize])
 }
 
 /// The word array at byte `offset` of the allocation headed by `header`.
@@ -1219,7 +1222,7 @@ unsafe fn release(header: NonNull<Header>) {
     // before the memory is freed.
     fence(Ordering::Acquire);
     // SAFETY: we held the last count: no other reference to the allocation exists. The header is
-    // the only field with drop glue (the `AtomicWaker`); slots and words are plain data.
+    // the only field with drop glue (the `AtomicWaker`); words and epochs are plain data.
     unsafe {
         let layout = header.as_ref().plan.layout;
         core::ptr::drop_in_place(header.as_ptr());
@@ -1227,25 +1230,24 @@ unsafe fn release(header: NonNull<Header>) {
     }
 }
 
-/// Recovers the header and child index from a child waker's data pointer.
+/// Recovers the header and child index from the data pointer of a child waker whose vtable is
+/// `VTABLES[K]`: the allocation is aligned to `2^K` bytes and the index is below `2^K`, so the
+/// header is the pointer with its low `K` bits cleared and the index is those bits. No memory
+/// is read.
 ///
 /// # Safety
-/// `data` must be a slot pointer produced by [`WakeSet::waker`] (or a clone of it) whose
-/// allocation is still alive, i.e. the caller's waker holds or borrows a reference count.
-unsafe fn from_slot(data: *const ()) -> (NonNull<Header>, usize) {
-    let slot = data.cast::<u32>();
-    // SAFETY: the slot is initialised and alive per the contract.
-    let index = unsafe { slot.read() } as usize;
-    // SAFETY: slot `index` sits `SLOTS_OFFSET + 4 * index` bytes after the header in the same
-    // allocation, and `data` carries the allocation's provenance (it was derived from it).
-    let header = unsafe {
-        slot.cast::<u8>()
-            .sub(SLOTS_OFFSET + index * core::mem::size_of::<u32>())
-            .cast::<Header>()
-            .cast_mut()
-    };
-    // SAFETY: derived from a non-null allocation pointer by in-bounds arithmetic.
-    (unsafe { NonNull::new_unchecked(header) }, index)
+/// `data` must come from [`child_waker`] (or a clone of its waker) for an allocation aligned to
+/// `2^K`.
+#[inline(always)]
+unsafe fn from_data<const K: u32>(data: *const ()) -> (NonNull<Header>, usize) {
+    let low = (1usize << K) - 1;
+    // `map_addr` keeps the allocation's provenance, which `data` carries.
+    let header = data
+        .map_addr(|addr| addr & !low)
+        .cast::<Header>()
+        .cast_mut();
+    // SAFETY: per the contract `header` is the start of a live allocation, hence non-null.
+    (unsafe { NonNull::new_unchecked(header) }, data.addr() & low)
 }
 
 /// Marks child `index` in the bit hierarchy `bits` (live or next-poll); if it climbed to an
@@ -1290,13 +1292,29 @@ unsafe fn wake_child(header: NonNull<Header>, index: usize) {
     }
 }
 
-static VTABLE: RawWakerVTable =
-    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+/// The vtable of child wakers in a set aligned to `2^K` bytes, for each listed `K`.
+macro_rules! child_vtables {
+    ($($k:literal)*) => {
+        [$(RawWakerVTable::new(
+            waker_clone::<$k>,
+            waker_wake::<$k>,
+            waker_wake_by_ref::<$k>,
+            waker_drop::<$k>,
+        )),*]
+    };
+}
+
+/// The child waker vtables, one per alignment exponent `K` of the allocation (see
+/// [`from_data`]): `VTABLES[K]` serves every set with `plan.shift == K`.
+static VTABLES: [RawWakerVTable; MAX_SHIFT as usize + 1] = child_vtables!(
+    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+);
 
 /// `RawWakerVTable::clone`: a new owned waker for the same child, one more reference count.
-unsafe fn waker_clone(data: *const ()) -> RawWaker {
-    // SAFETY: the `RawWaker` contract gives us a live waker of ours, hence a live allocation.
-    let (header, _) = unsafe { from_slot(data) };
+unsafe fn waker_clone<const K: u32>(data: *const ()) -> RawWaker {
+    // SAFETY: the `RawWaker` contract gives us a live waker of ours (vtable `K`), hence a live
+    // allocation aligned to `2^K`.
+    let (header, _) = unsafe { from_data::<K>(data) };
     // SAFETY: as above, the header is alive.
     let previous = unsafe { header.as_ref() }
         .refs
@@ -1306,33 +1324,33 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
         // refuse to continue, as `Arc` does.
         abort();
     }
-    RawWaker::new(data, &VTABLE)
+    RawWaker::new(data, &VTABLES[K as usize])
 }
 
 /// `RawWakerVTable::wake`: wake, then release the owned waker's count.
-unsafe fn waker_wake(data: *const ()) {
+unsafe fn waker_wake<const K: u32>(data: *const ()) {
     // SAFETY: forwarded contract: `data` is an owned waker of ours.
     unsafe {
-        waker_wake_by_ref(data);
-        waker_drop(data);
+        waker_wake_by_ref::<K>(data);
+        waker_drop::<K>(data);
     }
 }
 
 /// `RawWakerVTable::wake_by_ref`: mark the child ready.
-unsafe fn waker_wake_by_ref(data: *const ()) {
-    // SAFETY: the waker is alive (owned or borrowed), so the allocation is, and the slot it
+unsafe fn waker_wake_by_ref<const K: u32>(data: *const ()) {
+    // SAFETY: the waker is alive (owned or borrowed), so the allocation is, and the index it
     // names is below `len`.
     unsafe {
-        let (header, index) = from_slot(data);
+        let (header, index) = from_data::<K>(data);
         wake_child(header, index);
     }
 }
 
 /// `RawWakerVTable::drop`: release the owned waker's count.
-unsafe fn waker_drop(data: *const ()) {
+unsafe fn waker_drop<const K: u32>(data: *const ()) {
     // SAFETY: an owned waker holds exactly one count, given up here.
     unsafe {
-        let (header, _) = from_slot(data);
+        let (header, _) = from_data::<K>(data);
         release(header);
     }
 }
@@ -1461,6 +1479,52 @@ mod tests {
         assert_eq!(set.next_taken(), None, "the self-wake is not");
         set.begin_poll();
         assert_eq!(set.next_taken(), Some(2));
+    }
+
+    #[test]
+    fn each_waker_names_its_own_child_at_every_alignment() {
+        for len in [
+            1,
+            2,
+            7,
+            8,
+            9,
+            BITS - 1,
+            BITS,
+            BITS + 1,
+            255,
+            256,
+            257,
+            1000,
+            4096,
+            4097,
+        ] {
+            let mut set = WakeSet::new(len);
+            let plan = set.header().plan;
+            assert!(1usize << plan.shift >= len, "len {len}");
+            assert_eq!(
+                set.header.as_ptr().addr() % (1 << plan.shift),
+                0,
+                "len {len}"
+            );
+            let picks: Vec<usize> = if len <= BITS + 1 {
+                (0..len).collect()
+            } else {
+                alloc::vec![0, 1, len / 2, len - 2, len - 1]
+            };
+            for &i in &picks {
+                // An owned clone, woken by value: it must find its own child and its count.
+                let owned: Waker = (*set.waker(i)).clone();
+                assert!(owned.will_wake(&set.waker(i)), "len {len}, child {i}");
+                assert!(
+                    i == 0 || !owned.will_wake(&set.waker(i - 1)),
+                    "len {len}, child {i}"
+                );
+                owned.wake();
+                assert_eq!(set.drain(), [i], "len {len}");
+            }
+            assert_eq!(set.header().refs.load(Ordering::Relaxed), 1, "len {len}");
+        }
     }
 
     #[test]
