@@ -1482,6 +1482,21 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_set_has_the_largest_vtable_and_one_more_child_is_refused() {
+        // Plans only: nothing this large is allocated.
+        let plan = Plan::new(MAX_CHILDREN);
+        assert_eq!(plan.shift, MAX_SHIFT);
+        assert_eq!(plan.layout.align(), MAX_CHILDREN);
+        assert_eq!(Plan::new(1).shift, align_of::<Header>().trailing_zeros());
+        assert_eq!(Plan::new(1000).shift, 10);
+        let Err(refused) = std::panic::catch_unwind(|| Plan::new(MAX_CHILDREN + 1)) else {
+            panic!("a plan for more than MAX_CHILDREN children was made");
+        };
+        let message = refused.downcast_ref::<alloc::string::String>().unwrap();
+        assert!(message.contains("at most 2147483648 children"), "{message}");
+    }
+
+    #[test]
     fn each_waker_names_its_own_child_at_every_alignment() {
         for len in [
             1,
