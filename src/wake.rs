@@ -171,10 +171,9 @@ struct Plan {
     taken_offset: usize,
     /// Byte offset of the per-child poll epochs (`u8` each, poller only).
     epochs_offset: usize,
-    /// The allocation is aligned to `2^shift` bytes, and `2^shift >= len`: child `i`'s waker
-    /// data pointer is the header's address plus `i`, and its vtable is `VTABLES[shift]`.
-    shift: u32,
-    /// The layout the allocation was made with, to free it.
+    /// The layout the allocation was made with, to free it. Its alignment, `2^k`, is at least
+    /// `len`: child `i`'s waker data pointer is the header's address plus `i`, and its vtable
+    /// is `VTABLES[k]` ([`Plan::shift`]).
     layout: Layout,
 }
 
@@ -219,9 +218,13 @@ impl Plan {
             next_offset,
             taken_offset,
             epochs_offset,
-            shift: align.trailing_zeros(),
             layout,
         }
+    }
+
+    /// `k` for an allocation aligned to `2^k` bytes: the index of its child wakers' vtable.
+    fn shift(&self) -> u32 {
+        self.layout.align().trailing_zeros()
     }
 }
 
@@ -275,8 +278,8 @@ impl WakeSet {
         // SAFETY: `base` is a fresh allocation of `plan.layout`, which starts with a `Header` at
         // offset 0 (aligned, since the layout's alignment is at least `Header`'s), followed by
         // `len` `AtomicU8`s and three arrays of `plan.words` `AtomicUsize`s at the recorded
-        // offsets, each in bounds and aligned by `Layout::extend`. We initialise every one of them before any reference to them is
-        // formed.
+        // offsets, each in bounds and aligned by `Layout::extend`. We initialise every one of
+        // them before any reference to them is formed.
         unsafe {
             header.as_ptr().write(Header {
                 refs: AtomicUsize::new(1),
@@ -1183,7 +1186,7 @@ impl Drop for WakeSet {
 /// its `len`.
 unsafe fn child_waker(header: NonNull<Header>, index: usize) -> RawWaker {
     // SAFETY: the header is alive per the contract; `plan` is immutable.
-    let shift = unsafe { header.as_ref() }.plan.shift;
+    let shift = unsafe { header.as_ref() }.plan.shift();
     // SAFETY: the allocation is larger than `len` bytes (`Plan::new`), so the pointer stays
     // inside it; it is derived from the allocation's own pointer, so it carries its provenance.
     let data = unsafe { header.as_ptr().cast::<u8>().add(index) };
@@ -1305,7 +1308,7 @@ macro_rules! child_vtables {
 }
 
 /// The child waker vtables, one per alignment exponent `K` of the allocation (see
-/// [`from_data`]): `VTABLES[K]` serves every set with `plan.shift == K`.
+/// [`from_data`]): `VTABLES[K]` serves every set whose allocation is aligned to `2^K` bytes.
 static VTABLES: [RawWakerVTable; MAX_SHIFT as usize + 1] = child_vtables!(
     0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
 );
@@ -1485,10 +1488,10 @@ mod tests {
     fn the_largest_set_has_the_largest_vtable_and_one_more_child_is_refused() {
         // Plans only: nothing this large is allocated.
         let plan = Plan::new(MAX_CHILDREN);
-        assert_eq!(plan.shift, MAX_SHIFT);
+        assert_eq!(plan.shift(), MAX_SHIFT);
         assert_eq!(plan.layout.align(), MAX_CHILDREN);
-        assert_eq!(Plan::new(1).shift, align_of::<Header>().trailing_zeros());
-        assert_eq!(Plan::new(1000).shift, 10);
+        assert_eq!(Plan::new(1).shift(), align_of::<Header>().trailing_zeros());
+        assert_eq!(Plan::new(1000).shift(), 10);
         let Err(refused) = std::panic::catch_unwind(|| Plan::new(MAX_CHILDREN + 1)) else {
             panic!("a plan for more than MAX_CHILDREN children was made");
         };
@@ -1516,9 +1519,9 @@ mod tests {
         ] {
             let mut set = WakeSet::new(len);
             let plan = set.header().plan;
-            assert!(1usize << plan.shift >= len, "len {len}");
+            assert!(1usize << plan.shift() >= len, "len {len}");
             assert_eq!(
-                set.header.as_ptr().addr() % (1 << plan.shift),
+                set.header.as_ptr().addr() % (1 << plan.shift()),
                 0,
                 "len {len}"
             );
