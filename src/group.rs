@@ -714,7 +714,11 @@ impl<S: Shape> TaskGroupFuture<S> {
     /// the last poll of a ready `Vec` of one cost 47 ns instead of 37. For the same reason the
     /// count of dropped children travels in the register too, rather than being stored into the
     /// errors just before they are moved.
-    #[inline]
+    ///
+    /// Forced inline, with `Future::poll` and the arrays' and tuples' `take_output`: left to the
+    /// compiler, some of them stayed out of line in some instantiations (the 8-tuple under
+    /// `try_join`, arrays of 8), and the outputs came back through memory with the same stall.
+    #[inline(always)]
     fn poll_engine(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -826,7 +830,7 @@ where
 {
     type Output = <S::Mode as Finish<S>>::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.poll_engine(cx).map(<S::Mode as Finish<S>>::finish)
     }

@@ -73,6 +73,7 @@ where
         slot_at(self.project().slots, index).release()
     }
 
+    #[inline(always)]
     fn take_output(self: Pin<&mut Self>) -> Self::Output {
         let mut slots: Pin<&mut [_]> = self.project().slots;
         core::array::from_fn(|index| slot_at(slots.as_mut(), index).take())

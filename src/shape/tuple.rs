@@ -110,6 +110,7 @@ macro_rules! tuple_shape {
                 }
             }
 
+            #[inline(always)]
             fn take_output(self: Pin<&mut Self>) -> Self::Output {
                 let this = self.project();
                 (this.$s0.take(), $(this.$s.take(),)*)
