@@ -302,17 +302,17 @@ def targets(rows, idx):
         if ns > 0.8 * peer[1]:
             # Where the floor itself is above the line, the cell asks for less than the floor.
             fl = per_child(idx.get((workload, FLOOR, shape, n)))
-            floor_note = (f"; the floor is {fl / peer[1]:.2f}×"
-                          if fl is not None and fl > 0.8 * peer[1] else "")
+            floor_above = fl is not None and fl > 0.8 * peer[1]
+            floor_note = f"; the floor is {fl / peer[1]:.2f}×" if floor_above else ""
             misses.append((ns / peer[1], f"{workload}/{shape}/{n} {SHORT[imp]}: {fmt_ns(ns)} vs "
                                          f"{fmt_ns(peer[1])} ({SHORT[peer[0]]}) = "
-                                         f"{ns / peer[1]:.2f}×{floor_note}"))
-    above = sum("the floor is" in text for _, text in misses)
+                                         f"{ns / peer[1]:.2f}×{floor_note}", floor_above))
+    above = sum(floor_above for _, _, floor_above in misses)
     w(f"1. **≤ 0.8× the fastest peer in every cell**: met in {cells - len(misses)} of {cells} "
       f"taskgroup cells; missed in {len(misses)}, of which {above} are cells where the floor "
       f"itself is above 0.8× the fastest peer (noted)"
       + (":" if misses else "."))
-    for _, text in sorted(misses, reverse=True):
+    for _, text, _ in sorted(misses, reverse=True):
         w(f"   - {text}")
 
     # 2. At most 2x the floor, 1.5x for ready >= 1024.
