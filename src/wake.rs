@@ -1144,10 +1144,7 @@ unsafe fn lazy_clone(data: *const ()) -> RawWaker {
     let index = sweep.current.load(Ordering::Relaxed);
     // SAFETY: the set is alive (the sweep owns a count) and `index < len` (checked when lent).
     unsafe {
-        let previous = header.as_ref().refs.fetch_add(1, Ordering::Relaxed);
-        if previous > isize::MAX as usize {
-            abort();
-        }
+        retain(header);
         child_waker(header, index)
     }
 }
@@ -1205,6 +1202,23 @@ unsafe fn words<'a>(header: NonNull<Header>, offset: usize) -> &'a [AtomicUsize]
     unsafe {
         let len = header.as_ref().plan.words;
         core::slice::from_raw_parts(header.as_ptr().cast::<u8>().add(offset).cast(), len)
+    }
+}
+
+/// Takes one more reference count, for a new owned child waker.
+///
+/// # Safety
+/// `header` must point to a live allocation made by [`WakeSet::new`] (the caller holds or
+/// borrows a count).
+unsafe fn retain(header: NonNull<Header>) {
+    // SAFETY: per the contract the header is alive.
+    let previous = unsafe { header.as_ref() }
+        .refs
+        .fetch_add(1, Ordering::Relaxed);
+    if previous > isize::MAX as usize {
+        // Someone leaked wakers (e.g. `mem::forget` in a loop) until the count could overflow:
+        // refuse to continue, as `Arc` does.
+        abort();
     }
 }
 
@@ -1319,14 +1333,7 @@ unsafe fn waker_clone<const K: u32>(data: *const ()) -> RawWaker {
     // allocation aligned to `2^K`.
     let (header, _) = unsafe { from_data::<K>(data) };
     // SAFETY: as above, the header is alive.
-    let previous = unsafe { header.as_ref() }
-        .refs
-        .fetch_add(1, Ordering::Relaxed);
-    if previous > isize::MAX as usize {
-        // Someone leaked wakers (e.g. `mem::forget` in a loop) until the count could overflow:
-        // refuse to continue, as `Arc` does.
-        abort();
-    }
+    unsafe { retain(header) };
     RawWaker::new(data, &VTABLES[K as usize])
 }
 
