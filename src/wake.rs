@@ -1194,8 +1194,8 @@ unsafe fn child_waker(header: NonNull<Header>, index: usize) -> RawWaker {
 ///
 /// # Safety
 /// `header` must point to a live, initialised allocation made by [`WakeSet::new`] and `offset`
-/// must be its `live_offset` or `taken_offset`. The returned slice must not outlive the caller's
-/// reference count.
+/// must be its `live_offset`, `next_offset` or `taken_offset`. The returned slice must not
+/// outlive the caller's reference count.
 unsafe fn words<'a>(header: NonNull<Header>, offset: usize) -> &'a [AtomicUsize] {
     // SAFETY: per the contract, `offset` starts an initialised, aligned array of `words` atomics
     // inside the allocation, which is alive for as long as the caller's count.
