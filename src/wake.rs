@@ -907,6 +907,24 @@ impl<'a> LazySweep<'a> {
         Some(due.trailing_zeros() as usize)
     }
 
+    /// Takes child `index` out of the children due in a sweep that is not full: whether it was
+    /// due. For shapes that hand out every child in index order
+    /// ([`crate::shape::Shape::visit_fields`]); the engine takes the others' due children with
+    /// [`LazySweep::next_due`].
+    #[inline]
+    pub(crate) fn take_due(&self, index: usize) -> bool {
+        if index >= BITS {
+            return false;
+        }
+        let due = self.due.load(Ordering::Relaxed);
+        let bit = 1 << index;
+        if due & bit == 0 {
+            return false;
+        }
+        self.due.store(due & !bit, Ordering::Relaxed);
+        true
+    }
+
     /// How many children [`LazySweep::next_due`] still holds.
     pub(crate) fn due_len(&self) -> usize {
         self.due.load(Ordering::Relaxed).count_ones() as usize

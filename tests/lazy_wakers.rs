@@ -16,7 +16,8 @@ use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use taskgroup::try_join;
+use futures::FutureExt;
+use taskgroup::{try_join, ErrorGroup};
 
 use support::{expect_ready, Parent};
 
@@ -105,106 +106,182 @@ fn polls<const N: usize>(scripts: &[Script; N]) -> [usize; N] {
     std::array::from_fn(|i| scripts[i].polls.get())
 }
 
+/// The input shapes a small group is tested in: their sweeps differ (a tuple visits its fields
+/// one by one, an array indexes its slots), the promises do not.
+#[derive(Clone, Copy, Debug)]
+enum Form {
+    Array,
+    Tuple,
+}
+
+type Joined<const N: usize> = Pin<Box<dyn Future<Output = Result<[usize; N], ErrorGroup<usize>>>>>;
+
+/// A `try_join` group of `children` in `form`, its output as an array either way.
+fn make_group<const N: usize>(form: Form, children: [Yielder; N]) -> Joined<N> {
+    let mut children = children.into_iter();
+    let mut next = move || children.next().expect("N children");
+    macro_rules! tuple {
+        ($($c:ident)*) => {{
+            $(let $c = next();)*
+            // `map`, not an `async` block: these tests poll the group again after a child's
+            // panic, which an `async` block refuses.
+            Box::pin(try_join(($($c,)*)).map(|joined| {
+                let ($($c,)*) = joined?;
+                Ok(<[usize; N]>::try_from(&[$($c),*][..]).expect("N outputs"))
+            }))
+        }};
+    }
+    match (form, N) {
+        (Form::Array, _) => Box::pin(try_join(std::array::from_fn::<_, N, _>(|_| next()))),
+        (Form::Tuple, 3) => tuple!(a b c),
+        (Form::Tuple, 4) => tuple!(a b c d),
+        (Form::Tuple, 5) => tuple!(a b c d e),
+        (Form::Tuple, 6) => tuple!(a b c d e f),
+        (Form::Tuple, 8) => tuple!(a b c d e f g h),
+        (Form::Tuple, _) => unreachable!("no tuple of {N} in these tests"),
+    }
+}
+
+/// Runs `test` on both forms of a small group.
+fn in_both_forms(test: impl Fn(Form)) {
+    test(Form::Array);
+    test(Form::Tuple);
+}
+
 #[test]
 fn self_waking_children_of_a_small_group_are_polled_once_per_group_poll() {
-    let parent = Parent::new();
-    let (children, scripts) = yielders::<8>(|i| Script {
-        yields: i % 3,
-        ..Script::default()
+    in_both_forms(|form| {
+        let parent = Parent::new();
+        let (children, scripts) = yielders::<8>(|i| Script {
+            yields: i % 3,
+            ..Script::default()
+        });
+        let mut group = make_group(form, children);
+
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert_eq!(polls(&scripts), [1; 8]);
+        assert_eq!(
+            parent.wakes(),
+            1,
+            "one wake of the group's waker for the whole sweep"
+        );
+
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert_eq!(
+            polls(&scripts),
+            [1, 2, 2, 1, 2, 2, 1, 2],
+            "only the children that woke themselves were polled again"
+        );
+        assert_eq!(parent.wakes(), 2);
+
+        assert_eq!(
+            expect_ready(parent.poll(group.as_mut())),
+            Ok(std::array::from_fn(|i| i))
+        );
+        assert_eq!(polls(&scripts), [1, 2, 3, 1, 2, 3, 1, 2]);
     });
-    let mut group = pin!(try_join(children));
-
-    assert!(parent.poll(group.as_mut()).is_pending());
-    assert_eq!(polls(&scripts), [1; 8]);
-    assert_eq!(
-        parent.wakes(),
-        1,
-        "one wake of the group's waker for the whole sweep"
-    );
-
-    assert!(parent.poll(group.as_mut()).is_pending());
-    assert_eq!(
-        polls(&scripts),
-        [1, 2, 2, 1, 2, 2, 1, 2],
-        "only the children that woke themselves were polled again"
-    );
-    assert_eq!(parent.wakes(), 2);
-
-    assert_eq!(
-        expect_ready(parent.poll(group.as_mut())),
-        Ok(std::array::from_fn(|i| i))
-    );
-    assert_eq!(polls(&scripts), [1, 2, 3, 1, 2, 3, 1, 2]);
 }
 
 #[test]
 fn a_poll_with_no_lazy_wake_polls_nobody() {
-    let parent = Parent::new();
-    let (children, scripts) = yielders::<4>(|_| Script {
-        yields: 1,
-        ..Script::default()
-    });
-    let mut group = pin!(try_join(children));
-    assert!(parent.poll(group.as_mut()).is_pending());
-    assert!(parent.poll(group.as_mut()).is_ready());
-    assert_eq!(polls(&scripts), [2; 4]);
+    in_both_forms(|form| {
+        let parent = Parent::new();
+        let (children, scripts) = yielders::<4>(|_| Script {
+            yields: 1,
+            ..Script::default()
+        });
+        let mut group = make_group(form, children);
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert!(parent.poll(group.as_mut()).is_ready());
+        assert_eq!(polls(&scripts), [2; 4]);
 
-    // Children that never wake: a spurious poll of the group polls nobody.
-    let (children, scripts) = yielders::<4>(|_| Script {
-        stalls: true,
-        ..Script::default()
+        // Children that never wake: a spurious poll of the group polls nobody.
+        let (children, scripts) = yielders::<4>(|_| Script {
+            stalls: true,
+            ..Script::default()
+        });
+        let mut group = make_group(form, children);
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert_eq!(polls(&scripts), [1; 4]);
     });
-    let mut group = pin!(try_join(children));
-    assert!(parent.poll(group.as_mut()).is_pending());
-    assert!(parent.poll(group.as_mut()).is_pending());
-    assert_eq!(polls(&scripts), [1; 4]);
+}
+
+#[test]
+fn a_child_that_stays_pending_without_waking_is_not_polled_again_in_a_small_group() {
+    in_both_forms(|form| {
+        let parent = Parent::new();
+        // Child 2 never wakes; the others wake themselves twice.
+        let (children, scripts) = yielders::<5>(|i| Script {
+            yields: 2,
+            stalls: i == 2,
+            ..Script::default()
+        });
+        let mut group = make_group(form, children);
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert_eq!(polls(&scripts), [1; 5]);
+        for poll in 2..=3 {
+            assert!(parent.poll(group.as_mut()).is_pending());
+            assert_eq!(
+                polls(&scripts),
+                [poll, poll, 1, poll, poll],
+                "{form:?}: poll {poll} polled the children that woke, and only them"
+            );
+        }
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert_eq!(polls(&scripts), [3, 3, 1, 3, 3], "nobody woke");
+    });
 }
 
 #[test]
 fn a_child_keeping_its_waker_mid_way_keeps_the_lazy_wakes_of_its_siblings() {
-    let parent = Parent::new();
-    // Children 0 and 2 only wake themselves; child 1 keeps a clone of its waker on its second
-    // poll, which makes the shared wake state in the middle of the second sweep.
-    let (children, scripts) = yielders::<3>(|i| Script {
-        yields: 2,
-        keep_waker_on: (i == 1).then_some(2),
-        ..Script::default()
+    in_both_forms(|form| {
+        let parent = Parent::new();
+        // Children 0 and 2 only wake themselves; child 1 keeps a clone of its waker on its second
+        // poll, which makes the shared wake state in the middle of the second sweep.
+        let (children, scripts) = yielders::<3>(|i| Script {
+            yields: 2,
+            keep_waker_on: (i == 1).then_some(2),
+            ..Script::default()
+        });
+        let mut group = make_group(form, children);
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert_eq!(polls(&scripts), [2; 3]);
+        assert_eq!(
+            expect_ready(parent.poll(group.as_mut())),
+            Ok([0, 1, 2]),
+            "every child's wake of the second sweep was served by the third"
+        );
+        assert_eq!(polls(&scripts), [3; 3]);
     });
-    let mut group = pin!(try_join(children));
-    assert!(parent.poll(group.as_mut()).is_pending());
-    assert!(parent.poll(group.as_mut()).is_pending());
-    assert_eq!(polls(&scripts), [2; 3]);
-    assert_eq!(
-        expect_ready(parent.poll(group.as_mut())),
-        Ok([0, 1, 2]),
-        "every child's wake of the second sweep was served by the third"
-    );
-    assert_eq!(polls(&scripts), [3; 3]);
 }
 
 #[test]
 fn self_waking_children_of_a_wide_group_are_polled_again_next_poll() {
     // Wider than a bitset word: lazy wakes go to the shared wake state.
-    odd_children_wake_themselves_once::<70>(false);
+    odd_children_wake_themselves_once::<70>(Form::Array, false);
 }
 
 #[test]
 fn a_lazily_woken_child_fails_the_group_and_siblings_are_dropped() {
-    let parent = Parent::new();
-    let (children, scripts) = yielders::<4>(|i| Script {
-        yields: if i == 2 { 1 } else { 5 },
-        fails: i == 2,
-        ..Script::default()
+    in_both_forms(|form| {
+        let parent = Parent::new();
+        let (children, scripts) = yielders::<4>(|i| Script {
+            yields: if i == 2 { 1 } else { 5 },
+            fails: i == 2,
+            ..Script::default()
+        });
+        let mut group = make_group(form, children);
+        assert!(parent.poll(group.as_mut()).is_pending());
+        let errors = expect_ready(parent.poll(group.as_mut())).unwrap_err();
+        assert_eq!((errors.first(), errors.cancelled()), ((2, &2), 3));
+        assert_eq!(polls(&scripts), [2; 4]);
     });
-    let mut group = pin!(try_join(children));
-    assert!(parent.poll(group.as_mut()).is_pending());
-    let errors = expect_ready(parent.poll(group.as_mut())).unwrap_err();
-    assert_eq!((errors.first(), errors.cancelled()), ((2, &2), 3));
-    assert_eq!(polls(&scripts), [2; 4]);
 }
 
 /// Polls `group` twice: the first poll is pending, the second unwinds with a child's panic.
-fn pending_then_unwinding<F: Future>(parent: &Parent, mut group: Pin<&mut F>) {
+fn pending_then_unwinding<F: Future + ?Sized>(parent: &Parent, mut group: Pin<&mut F>) {
     assert!(parent.poll(group.as_mut()).is_pending());
     let unwound = catch_unwind(AssertUnwindSafe(|| parent.poll(group.as_mut())));
     assert!(
@@ -215,37 +292,39 @@ fn pending_then_unwinding<F: Future>(parent: &Parent, mut group: Pin<&mut F>) {
 
 #[test]
 fn children_due_after_a_panicking_sibling_are_polled_next_time() {
-    let parent = Parent::new();
-    let (children, scripts) = yielders::<4>(|i| Script {
-        yields: 1,
-        panic_on: (i == 1).then_some(2),
-        ..Script::default()
-    });
-    let mut group = pin!(try_join(children));
-    pending_then_unwinding(&parent, group.as_mut());
-    assert_eq!(
-        polls(&scripts),
-        [2, 2, 1, 1],
-        "children 2 and 3 were not reached"
-    );
+    in_both_forms(|form| {
+        let parent = Parent::new();
+        let (children, scripts) = yielders::<4>(|i| Script {
+            yields: 1,
+            panic_on: (i == 1).then_some(2),
+            ..Script::default()
+        });
+        let mut group = make_group(form, children);
+        pending_then_unwinding(&parent, group.as_mut());
+        assert_eq!(
+            polls(&scripts),
+            [2, 2, 1, 1],
+            "children 2 and 3 were not reached"
+        );
 
-    // Children 2 and 3 were due: the next poll polls them (child 1 is not polled again: its
-    // wake was consumed by the poll that panicked).
-    assert!(parent.poll(group.as_mut()).is_pending());
-    assert_eq!(polls(&scripts), [2, 2, 2, 2]);
+        // Children 2 and 3 were due: the next poll polls them (child 1 is not polled again: its
+        // wake was consumed by the poll that panicked).
+        assert!(parent.poll(group.as_mut()).is_pending());
+        assert_eq!(polls(&scripts), [2, 2, 2, 2]);
+    });
 }
 
 /// A group of `N` whose odd children wake themselves once, from the polling thread or from a
 /// scoped thread joined before their poll returns: one wake of the group's waker for the first
 /// sweep, and the second poll polls exactly the odd children.
-fn odd_children_wake_themselves_once<const N: usize>(from_a_thread: bool) {
+fn odd_children_wake_themselves_once<const N: usize>(form: Form, from_a_thread: bool) {
     let parent = Parent::new();
     let (children, scripts) = yielders::<N>(|i| Script {
         yields: i % 2,
         wakes_from_a_thread: from_a_thread,
         ..Script::default()
     });
-    let mut group = pin!(try_join(children));
+    let mut group = make_group(form, children);
     assert!(parent.poll(group.as_mut()).is_pending());
     assert_eq!(polls(&scripts), [1; N]);
     assert_eq!(
@@ -266,25 +345,25 @@ fn odd_children_wake_themselves_once<const N: usize>(from_a_thread: bool) {
 
 #[test]
 fn a_lazy_wake_from_a_scoped_thread_is_kept_in_a_small_group() {
-    odd_children_wake_themselves_once::<6>(true);
+    in_both_forms(|form| odd_children_wake_themselves_once::<6>(form, true));
 }
 
 #[test]
 fn a_lazy_wake_from_a_scoped_thread_is_kept_in_a_wide_group() {
-    odd_children_wake_themselves_once::<70>(true);
+    odd_children_wake_themselves_once::<70>(Form::Array, true);
 }
 
 /// In a group of `N`: children 0 and 1 wake themselves in the first poll; in the second, child
 /// 0 wakes itself again and child 1 wakes itself and then panics. The third poll polls both:
 /// the wake child 1 made just before its panic is kept.
-fn wake_then_panic<const N: usize>() {
+fn wake_then_panic<const N: usize>(form: Form) {
     let parent = Parent::new();
     let (children, scripts) = yielders::<N>(|i| Script {
         yields: [2, 1].get(i).copied().unwrap_or(0),
         wake_then_panic_on: (i == 1).then_some(2),
         ..Script::default()
     });
-    let mut group = pin!(try_join(children));
+    let mut group = make_group(form, children);
     pending_then_unwinding(&parent, group.as_mut());
     let mut expected = [1; N];
     expected[0] = 2;
@@ -304,12 +383,12 @@ fn wake_then_panic<const N: usize>() {
 
 #[test]
 fn a_child_that_wakes_itself_and_panics_is_polled_again_in_a_small_group() {
-    wake_then_panic::<5>();
+    in_both_forms(wake_then_panic::<5>);
 }
 
 #[test]
 fn a_child_that_wakes_itself_and_panics_is_polled_again_in_a_wide_group() {
-    wake_then_panic::<70>();
+    wake_then_panic::<70>(Form::Array);
 }
 
 /// A wide group in which every child still running wakes itself is polled slot by slot, without

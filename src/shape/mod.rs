@@ -389,6 +389,29 @@ pub trait Shape: private::SealedShape {
     #[doc(hidden)]
     #[inline]
     fn release_rest(self: Pin<&mut Self>) {}
+
+    /// Hands every child to `visitor` in index order, each with a poll of its own field, so that
+    /// the sweep keeps no dispatch on a child's index (a tuple's `poll_child` matches on it: a
+    /// jump per child); stops at the first `false`. Only for shapes that never refill a slot
+    /// and report each child as its own input index. `None` (the default) for shapes that index
+    /// their slots without a dispatch: the engine polls those by index.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn visit_fields<V: Visit<Self::Error>>(self: Pin<&mut Self>, visitor: &mut V) -> Option<bool>
+    where
+        Self: Sized,
+    {
+        let _ = visitor;
+        None
+    }
+}
+
+/// What [`Shape::visit_fields`] hands every child to.
+#[doc(hidden)]
+pub trait Visit<E> {
+    /// Visits child `index`, polled by `poll`; `false` stops the visit.
+    #[doc(hidden)]
+    fn field(&mut self, index: usize, poll: impl FnMut(&mut Context<'_>) -> Step<E>) -> bool;
 }
 
 /// Converts a collection of futures into the [`Shape`] that stores them for mode `M`.

@@ -111,6 +111,18 @@ macro_rules! tuple_shape {
             }
 
             #[inline(always)]
+            fn visit_fields<V: super::Visit<Self::Error>>(
+                self: Pin<&mut Self>,
+                visitor: &mut V,
+            ) -> Option<bool> {
+                let mut this = self.project();
+                Some(
+                    visitor.field(0, |cx| this.$s0.as_mut().poll::<M>(cx))
+                        $(&& visitor.field($i, |cx| this.$s.as_mut().poll::<M>(cx)))*
+                )
+            }
+
+            #[inline(always)]
             fn take_output(self: Pin<&mut Self>) -> Self::Output {
                 let this = self.project();
                 (this.$s0.take(), $(this.$s.take(),)*)
