@@ -753,7 +753,7 @@ impl<E> Core<E> {
     ///
     /// Kept apart from the slots' path rather than sharing it through a generic child: with the
     /// shape carried inside a child type (as a struct field, or as `Pin<&mut S>` passed as a
-    /// generic child), yield over a `Vec` of 1024 read 13–18% slower in alternating pairs, and
+    /// generic child), yield over a `Vec` of 1024 read 13–19% slower in alternating pairs, and
     /// `perf` showed the `Vec`'s pointer and length reloaded for every child.
     #[inline(always)]
     fn field_lazily(
