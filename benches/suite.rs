@@ -18,6 +18,12 @@
 //! only when it can make progress, with no bookkeeping (see [`floor`]). It tells how far every
 //! implementation is from the limit.
 //!
+//! In chain up to 64 children there is a second reference, the **floor with wakers**
+//! ([`wake_floor`]): the cheapest join that gives every child a waker of its own, usable from
+//! any thread, and polls only the woken children. It costs what such wakers cost at least, with
+//! no other bookkeeping, and so tells where a target asks for less than any design like
+//! `taskgroup`'s can do.
+//!
 //! # Workloads ([`Workload`])
 //!
 //! * `ready`: every child is ready on its first poll.
@@ -888,6 +894,17 @@ mod floor {
 }
 
 // ------------------------------------------------------------------------------------------------
+// The floor with wakers
+
+#[path = "suite/wake_floor.rs"]
+mod wake_floor;
+
+/// Whether the cells of `env` get a floor with wakers: chain, up to 64 children.
+fn has_wake_floor(env: &Env) -> bool {
+    env.workload == Workload::Chain && env.n <= 64
+}
+
+// ------------------------------------------------------------------------------------------------
 // Checking results
 
 /// What a run produced, reduced to what the check needs.
@@ -1296,6 +1313,9 @@ fn vec_cells(suite: &mut Suite, group: &mut BenchmarkGroup<'_, WallTime>, env: &
         e.drive(futures_buffered::try_join_all(e.vec::<Fallible>()))
     });
     suite.cell(group, env, "floor", "vec", floor::vec);
+    if has_wake_floor(env) {
+        suite.cell(group, env, "floor_wakers", "vec", wake_floor::vec);
+    }
 }
 
 /// Array cells: sizes 8, 64 and 1024.
@@ -1320,6 +1340,9 @@ fn array_cells<const N: usize>(
         e.drive(e.array::<Fallible, N>().try_join())
     });
     suite.cell(group, env, "floor", "array", floor::array::<N>);
+    if has_wake_floor(env) {
+        suite.cell(group, env, "floor_wakers", "array", wake_floor::array::<N>);
+    }
 }
 
 /// 8-tuple cells.
@@ -1339,6 +1362,9 @@ fn tuple_cells(suite: &mut Suite, group: &mut BenchmarkGroup<'_, WallTime>, env:
     });
     // The floor of eight children, the same loop as for an array of 8.
     suite.cell(group, env, "floor", "tuple", floor::array::<8>);
+    if has_wake_floor(env) {
+        suite.cell(group, env, "floor_wakers", "tuple", wake_floor::array::<8>);
+    }
 }
 
 fn main() {
