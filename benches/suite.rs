@@ -74,6 +74,10 @@
 //!   (`-- --quick` works too)
 //! * One slice: `cargo bench --bench suite -- chain/` (a criterion filter; the checks and counts
 //!   run only for the cells whose id `workload/implementation-shape/n` contains it)
+//! * Checks only (no timing, no file written; what CI runs under Miri for the floor with
+//!   wakers): `TASKGROUP_BENCH_CHECK=1 cargo bench --bench suite -- <filter>`, or under Miri
+//!   `TASKGROUP_BENCH_CHECK=1 MIRIFLAGS=-Zmiri-env-forward=TASKGROUP_BENCH_CHECK cargo +nightly
+//!   miri test --bench suite -- chain/floor_wakers`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -1045,6 +1049,10 @@ struct Record {
 const CSV_HEADER: &str = "workload,implementation,shape,n,status,polls,errors,\
                           input_allocations,input_bytes,allocations,bytes,size_of,child_size,mode";
 
+/// Where a cell's timing goes: `None` when the run only checks (no `Criterion` at all, which
+/// probes for a plotting program at start-up).
+type Group<'a> = Option<BenchmarkGroup<'a, WallTime>>;
+
 /// The run's settings and what it has recorded so far.
 struct Suite {
     quick: bool,
@@ -1052,6 +1060,9 @@ struct Suite {
     filter: Option<String>,
     /// `--list`: criterion only lists; skip the checks.
     list_only: bool,
+    /// `TASKGROUP_BENCH_CHECK=1`: run the checks and counts only, time nothing and write no
+    /// file (for Miri: `cargo miri test --bench suite -- chain/floor_wakers`).
+    check_only: bool,
     /// Lines of `cells.csv`, keyed by (workload, implementation, shape, n).
     records: BTreeMap<(String, String, String, usize), String>,
     path: PathBuf,
@@ -1098,9 +1109,15 @@ impl Suite {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("target"));
         let path = target.join("bench-suite").join("cells.csv");
+        let check_only = std::env::var_os("TASKGROUP_BENCH_CHECK").is_some_and(|v| v != "0");
         let mut records = BTreeMap::new();
         // Keep the lines of earlier runs, so a filtered run replaces only its own cells.
-        if let Ok(text) = std::fs::read_to_string(&path) {
+        let earlier = if check_only {
+            None
+        } else {
+            std::fs::read_to_string(&path).ok()
+        };
+        if let Some(text) = earlier {
             if text.lines().next() == Some(CSV_HEADER) {
                 for line in text.lines().skip(1) {
                     let f: Vec<&str> = line.split(',').collect();
@@ -1119,8 +1136,26 @@ impl Suite {
             quick,
             filter,
             list_only: args.iter().any(|a| a == "--list"),
+            check_only,
             records,
             path,
+        }
+    }
+
+    /// Whether a cell of `workload` at size `n` can match the filter, a substring of an id
+    /// `workload/implementation-shape/n`. Sizes that cannot match are not set up (no chain state,
+    /// no helper thread).
+    fn may_match(&self, workload: Workload, n: usize) -> bool {
+        let Some(filter) = &self.filter else {
+            return true;
+        };
+        let (name, size) = (workload.name(), n.to_string());
+        match filter.split('/').collect::<Vec<_>>().as_slice() {
+            [_] => true,
+            // The `/` is the first of the id's or the second.
+            [before, after] => name.ends_with(before) || size.starts_with(after),
+            [before, _, after] => name.ends_with(before) && size.starts_with(after),
+            _ => false,
         }
     }
 
@@ -1158,7 +1193,7 @@ impl Suite {
     /// `shape`. `run` is the measured routine.
     fn cell<R: Outputs>(
         &mut self,
-        group: &mut BenchmarkGroup<'_, WallTime>,
+        group: &mut Group<'_>,
         env: &Env,
         implementation: &'static str,
         shape: &'static str,
@@ -1174,6 +1209,11 @@ impl Suite {
         {
             return;
         }
+        let Some(group) = group else {
+            // The check asserts the result; a cell that never returns is only reported.
+            check_and_count(env, &id, &run);
+            return;
+        };
         if !self.list_only {
             let record = check_and_count(env, &id, &run);
             let line = format!(
@@ -1287,7 +1327,7 @@ fn check_and_count<R: Outputs>(env: &Env, id: &str, run: &impl Fn(&Env) -> Optio
 // The cells
 
 /// `Vec` cells: every size.
-fn vec_cells(suite: &mut Suite, group: &mut BenchmarkGroup<'_, WallTime>, env: &Env) {
+fn vec_cells(suite: &mut Suite, group: &mut Group<'_>, env: &Env) {
     let fails = env.workload.fails();
     suite.cell(group, env, "taskgroup_try_join", "vec", |e| {
         e.drive(taskgroup::try_join(e.vec::<Fallible>()))
@@ -1319,11 +1359,7 @@ fn vec_cells(suite: &mut Suite, group: &mut BenchmarkGroup<'_, WallTime>, env: &
 }
 
 /// Array cells: sizes 8, 64 and 1024.
-fn array_cells<const N: usize>(
-    suite: &mut Suite,
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    env: &Env,
-) {
+fn array_cells<const N: usize>(suite: &mut Suite, group: &mut Group<'_>, env: &Env) {
     let fails = env.workload.fails();
     suite.cell(group, env, "taskgroup_try_join", "array", |e| {
         e.drive(taskgroup::try_join(e.array::<Fallible, N>()))
@@ -1346,7 +1382,7 @@ fn array_cells<const N: usize>(
 }
 
 /// 8-tuple cells.
-fn tuple_cells(suite: &mut Suite, group: &mut BenchmarkGroup<'_, WallTime>, env: &Env) {
+fn tuple_cells(suite: &mut Suite, group: &mut Group<'_>, env: &Env) {
     let fails = env.workload.fails();
     suite.cell(group, env, "taskgroup_try_join", "tuple", |e| {
         e.drive(taskgroup::try_join(e.tuple8::<Fallible>()))
@@ -1369,16 +1405,25 @@ fn tuple_cells(suite: &mut Suite, group: &mut BenchmarkGroup<'_, WallTime>, env:
 
 fn main() {
     let mut suite = Suite::from_env();
-    let mut criterion = suite.criterion();
+    let mut criterion = (!suite.check_only).then(|| suite.criterion());
     let started = Instant::now();
-    eprintln!(
-        "suite: {} mode; cells file {}",
-        if suite.quick { "quick" } else { "full" },
-        suite.path.display()
-    );
+    if suite.check_only {
+        eprintln!("suite: checks only; nothing timed or written");
+    } else {
+        eprintln!(
+            "suite: {} mode; cells file {}",
+            if suite.quick { "quick" } else { "full" },
+            suite.path.display()
+        );
+    }
     for workload in Workload::ALL {
-        let mut group = criterion.benchmark_group(workload.name());
+        let mut group = criterion
+            .as_mut()
+            .map(|criterion| criterion.benchmark_group(workload.name()));
         for &n in workload.sizes() {
+            if !suite.may_match(workload, n) {
+                continue;
+            }
             let env = Env::new(workload, n);
             vec_cells(&mut suite, &mut group, &env);
             match n {
@@ -1391,11 +1436,15 @@ fn main() {
                 _ => {}
             }
         }
-        group.finish();
-        if !suite.list_only {
+        if let Some(group) = group {
+            group.finish();
+        }
+        if !suite.list_only && !suite.check_only {
             suite.write();
         }
     }
-    criterion.final_summary();
+    if let Some(criterion) = criterion {
+        criterion.final_summary();
+    }
     eprintln!("suite: done in {:.1} s", started.elapsed().as_secs_f64());
 }

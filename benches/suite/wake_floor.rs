@@ -43,23 +43,23 @@ struct Shared {
 ///
 /// # Safety
 ///
-/// `data` must come from [`WakeFloor::waker`] or [`clone`], and the reference it stands for (the
-/// group's while the group lends a borrowed waker, or the clone's own) must still be held.
-unsafe fn shared<'a>(data: *const ()) -> (&'a Shared, u32) {
-    let address = data as usize;
-    let index = (address % 64) as u32;
-    // SAFETY: the pointer is the state's address plus an index below 64, and the state is
-    // aligned to 64, so clearing the low six bits gives the state back; the caller holds a
-    // reference, so the state is alive.
-    let shared = unsafe { &*data.cast::<u8>().sub(index as usize).cast::<Shared>() };
-    (shared, index)
+/// `data` must be a data pointer made by [`WakeFloor`]'s poll (or copied by [`clone`]), and the
+/// reference it stands for (the group's while the group lends a borrowed waker, or the clone's
+/// own) must still be held.
+unsafe fn shared(data: *const ()) -> (NonNull<Shared>, u32) {
+    let index = (data as usize % 64) as u32;
+    // SAFETY: the pointer is the state's address plus an index below 64 (derived from the
+    // allocation's own pointer, so it may reach all of it), and the state is aligned to 64, so
+    // stepping back by the index gives the state; the caller holds a reference, so it is alive.
+    let state = unsafe { NonNull::new_unchecked(data.cast::<u8>().sub(index as usize).cast_mut()) };
+    (state.cast(), index)
 }
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
 unsafe fn clone(data: *const ()) -> RawWaker {
-    // SAFETY: the caller clones a waker it holds (the vtable contract).
-    let (state, _) = unsafe { shared(data) };
+    // SAFETY: the caller clones a waker it holds (the vtable contract), so the state is alive.
+    let state = unsafe { shared(data).0.as_ref() };
     if state.refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
         std::process::abort();
     }
@@ -75,8 +75,10 @@ unsafe fn wake(data: *const ()) {
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
-    // SAFETY: the caller holds the waker (the vtable contract).
+    // SAFETY: the caller holds the waker (the vtable contract), so the state is alive.
     let (state, index) = unsafe { shared(data) };
+    // SAFETY: as above.
+    let state = unsafe { state.as_ref() };
     if state.ready.fetch_or(1 << index, Ordering::AcqRel) == 0
         && !state.polling.load(Ordering::Acquire)
     {
@@ -85,12 +87,18 @@ unsafe fn wake_by_ref(data: *const ()) {
 }
 
 unsafe fn drop_waker(data: *const ()) {
-    // SAFETY: the caller drops a waker it holds (the vtable contract).
-    let (state, _) = unsafe { shared(data) };
-    if state.refs.fetch_sub(1, Ordering::Release) == 1 {
+    // SAFETY: the caller drops a waker it holds (the vtable contract), so the state is alive
+    // until the count below says otherwise.
+    let state = unsafe { shared(data).0 };
+    // SAFETY: as above; the reference is not used after the count is given up.
+    if unsafe { state.as_ref() }
+        .refs
+        .fetch_sub(1, Ordering::Release)
+        == 1
+    {
         fence(Ordering::Acquire);
         // SAFETY: this was the last reference, so nothing else can reach the state.
-        unsafe { release(NonNull::from(state)) };
+        unsafe { release(state) };
     }
 }
 
@@ -165,9 +173,10 @@ impl Future for WakeFloor<'_, '_> {
         if this.left == 0 {
             return Poll::Ready(true);
         }
+        let raw = this.state();
         // SAFETY: the group holds a reference to the state until it is dropped, and this one is
         // used only during this poll.
-        let state = unsafe { this.state().as_ref() };
+        let state = unsafe { raw.as_ref() };
         state.polling.store(true, Ordering::Relaxed);
         loop {
             let mut due = state.ready.swap(0, Ordering::AcqRel) & !this.done;
@@ -183,7 +192,8 @@ impl Future for WakeFloor<'_, '_> {
             while due != 0 {
                 let index = due.trailing_zeros() as usize;
                 due &= due - 1;
-                let data = std::ptr::from_ref(state).cast::<u8>().wrapping_add(index);
+                // From the allocation's own pointer, so that a clone may free it through this one.
+                let data = raw.as_ptr().cast::<u8>().wrapping_add(index);
                 // SAFETY: the data pointer is the state plus an index below 64, as `shared`
                 // expects, and the waker is only lent for this poll, while the group holds its
                 // reference; `ManuallyDrop` keeps it from giving that reference up.
