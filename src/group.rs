@@ -524,7 +524,7 @@ impl<E> Core<E> {
             // a poll polls at most as many children as the group holds; a round that polls
             // nobody ends the poll.
             let mut first_round = true;
-            loop {
+            'rounds: loop {
                 let mut polled = false;
                 while let Some(index) = wakes.next_taken() {
                     if !wakes.begin_child(index, first_round) {
@@ -534,15 +534,18 @@ impl<E> Core<E> {
                     let waker = wakes.waker(index);
                     let due_left = || wakes.taken_len();
                     if Self::visit(shape.as_mut(), tally, index, &waker, due_left).is_none() {
-                        return;
+                        break 'rounds;
                     }
                 }
                 let over = !polled || tally.errors.is_some() || tally.running == 0;
                 if over || !wakes.snapshot_live() {
-                    return;
+                    break;
                 }
                 first_round = false;
             }
+            // A group that completes or fails lets go of the set after this poll
+            // (`poll_sweeps`): its end has nobody to wake.
+            wakes.finishing = tally.running == 0 || tally.errors.is_some();
         }
         #[cfg(not(feature = "alloc"))]
         {

@@ -81,17 +81,43 @@
 //! waker pays nothing for the flag beyond one load, and the poll two uncontended
 //! read-modify-writes. The `loom` model `loom_wakes_during_a_poll_are_announced_by_its_end`
 //! checks it, and every other model runs its sweeps through the same poll guard; with the
-//! poll's read-modify-writes turned into `Acquire` loads, five of the models fail.
+//! poll's read-modify-writes turned into `Acquire` loads, six of the models fail.
+//!
+//! # Wakes during a lazy sweep
+//!
+//! A lazy sweep ([`LazySweep`]) that makes the set in the group's first poll (a child cloned its
+//! waker) polls it from that moment on: the set is born with the `polling` flag set, and
+//! nothing is registered. Wakes of the set's wakers during the rest of the sweep (a sibling
+//! waking a child polled before it, or a scoped thread) leave the parent alone, like wakes
+//! during a poll of the set. The sweep's end then does what a poll's end does, and one thing
+//! more: it clears the flag and reads both top words with read-modify-writes; if they hold
+//! work, it wakes the parent *by reference* and registers nothing, because the next poll is
+//! coming anyway and registers at its start; only if they are empty does it register the
+//! parent, then read the top words again the same way (a waker that climbed between the two
+//! reads found no waker; the second read sees its bit, and a waker that climbs after it reads
+//! from it, so it sees the registration). A sweep that booked work skips the reads: it only
+//! clears the flag, and wakes the parent by reference.
+//!
+//! Before, making the set registered the parent (a clone of its waker), the first sibling wake
+//! took that waker out of the `AtomicWaker` and woke it, and the next poll registered it again.
+//! A chain of eight children now finishes in two polls with one registration instead of two
+//! and no `AtomicWaker` wake. The models `loom_wakes_during_a_lazy_sweep_are_announced_by_its_end`
+//! and `loom_a_lazy_sweep_with_work_booked_loses_no_wake` check it; without the second read
+//! (or without the registration) the first fails.
+//!
+//! A poll that completes or fails the group skips its end ([`Polling::finishing`]): the group
+//! lets go of the set right after, and nobody is left to wake.
 //!
 //! # Checking it
 //!
 //! The `loom` models at the end of this file check both protocols over the interleavings of a
 //! poll with racing wakes (`RUSTFLAGS="--cfg taskgroup_loom" cargo test --release --lib loom`;
 //! the cfg has the crate's name so that dependencies with `loom` support of their own stay as
-//! they are). Every interleaving takes about ten minutes on two cores, so CI bounds the
-//! preemptions per execution (`LOOM_MAX_PREEMPTIONS=4`: 16 s), which still fails five models
-//! for the mutation above. The cross-thread tests exercise the protocols under
-//! real threads and Miri.
+//! they are). Under `loom` the parent's waker cell is loom's model of an `AtomicWaker`, so that
+//! the models interleave other threads with its registration and its wakes. Every interleaving
+//! takes about ten minutes on two cores, so CI bounds the preemptions per execution
+//! (`LOOM_MAX_PREEMPTIONS=4`: under 20 s), which still fails six models for the mutation above.
+//! The cross-thread tests exercise the protocols under real threads and Miri.
 
 use core::alloc::Layout;
 use core::marker::PhantomData;
@@ -105,7 +131,38 @@ use core::task::{RawWaker, RawWakerVTable, Waker};
 use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 use alloc::alloc::{alloc, dealloc, handle_alloc_error};
+#[cfg(not(taskgroup_loom))]
 use futures_util::task::AtomicWaker;
+#[cfg(taskgroup_loom)]
+use loom_parent::AtomicWaker;
+
+/// Under `loom`, the parent's waker cell is loom's model of an `AtomicWaker`, so that the models
+/// interleave other threads with its registration and its wakes (futures-util's uses atomics
+/// loom does not see). The same three calls as futures-util's.
+#[cfg(taskgroup_loom)]
+mod loom_parent {
+    use core::task::Waker;
+
+    pub(super) struct AtomicWaker(loom::future::AtomicWaker);
+
+    impl AtomicWaker {
+        pub(super) fn new() -> Self {
+            AtomicWaker(loom::future::AtomicWaker::new())
+        }
+
+        pub(super) fn register(&self, waker: &Waker) {
+            self.0.register_by_ref(waker);
+        }
+
+        pub(super) fn wake(&self) {
+            self.0.wake();
+        }
+
+        pub(super) fn take(&self) -> Option<Waker> {
+            self.0.take_waker()
+        }
+    }
+}
 
 /// Bits per word of the ready set.
 const BITS: usize = usize::BITS as usize;
@@ -130,9 +187,11 @@ struct Header {
     /// Number of owners: the group's [`WakeSet`] counts one, each live cloned child waker one.
     /// Whoever decrements it to zero frees the allocation.
     refs: AtomicUsize,
-    /// The waker of the task that polls the group. Registered at the start of every sweep; taken
-    /// and woken by the child wake that makes the ready set non-empty; taken and dropped when the
-    /// group lets go of the set, so a late child wake is a no-op for the task.
+    /// The waker of the task that polls the group. Registered at the start of every poll of the
+    /// set, and at the end of a lazy sweep that leaves nothing behind (module docs, "Wakes
+    /// during a lazy sweep"); taken and woken by the child wake that makes the ready set
+    /// non-empty; taken and dropped when the group lets go of the set, so a late child wake is
+    /// a no-op for the task.
     parent: AtomicWaker,
     /// The child the group is polling right now, or `usize::MAX`. A wake of that child is a
     /// self-wake: it goes to the `next` bits, due at the group's next poll, instead of the live
@@ -140,7 +199,7 @@ struct Header {
     /// routes a wake to the other set, and both are taken at the start of every poll.
     current: AtomicUsize,
     /// Set while the group is being polled (from [`WakeSet::poll`] to the end of the returned
-    /// [`Polling`]). A waker that climbs to an empty top word while it is set leaves the parent
+    /// [`Polling`], or by a lazy sweep from the set's making to the sweep's end). A waker that climbs to an empty top word while it is set leaves the parent
     /// alone: the poll takes the live bits again before it ends, and checks both top words after
     /// clearing this flag (module docs, "Wakes during a poll").
     polling: AtomicBool,
@@ -351,6 +410,13 @@ impl WakeSet {
         self.header().parent.register(parent);
     }
 
+    /// Marks the set as polled by a lazy sweep ([`LazySweep`]), which ends that poll itself
+    /// ([`WakeSet::end_lazy_poll`], or [`WakeSet::end_poll_with_work`]). Nothing is registered:
+    /// until the sweep ends, its wakes leave the parent alone.
+    fn begin_lazy_poll(&self) {
+        self.header().polling.store(true, Ordering::Relaxed);
+    }
+
     /// Starts a poll of the group: a new epoch, and a snapshot of every child woken so far (live
     /// and next-poll bits) into the taken bits. Cost: `O(levels)` per woken child.
     pub(crate) fn begin_poll(&mut self) {
@@ -371,11 +437,14 @@ impl WakeSet {
     }
 
     /// Starts a poll of the group ([`WakeSet::begin_poll`]) and returns the set, which ends the
-    /// poll when dropped, also when a child's poll panics.
+    /// poll when dropped, also when a child's poll panics (see [`Polling`]).
     #[inline]
     pub(crate) fn poll(&mut self) -> Polling<'_> {
         self.begin_poll();
-        Polling(self)
+        Polling {
+            set: self,
+            finishing: false,
+        }
     }
 
     /// Ends a poll: clears the polling flag, then wakes the parent if a wake that skipped it
@@ -386,14 +455,46 @@ impl WakeSet {
     /// order reads from it, so it sees the flag clear and wakes the parent itself; one whose
     /// `fetch_or` comes before is seen here (module docs, "Wakes during a poll").
     pub(crate) fn end_poll(&self) {
+        self.header().polling.store(false, Ordering::Relaxed);
+        if self.any_top() {
+            self.header().parent.wake();
+        }
+    }
+
+    /// Ends a lazy sweep's poll of the set ([`WakeSet::begin_lazy_poll`]) by the task whose
+    /// waker is `parent`: clears the polling flag and tells whether a wake that skipped the
+    /// parent left work behind, for the caller to wake `parent` by reference. Only if nothing is
+    /// left is `parent` registered, for the wakes to come (module docs, "Wakes during a poll").
+    ///
+    /// The top words are read as in [`WakeSet::end_poll`]. When nothing is left, the parent is
+    /// registered and the top words are read again the same way: a waker that climbed between
+    /// the two reads found no waker registered, and the second read sees its bit; one that
+    /// climbs after it reads from it, so it sees the registration.
+    pub(crate) fn end_lazy_poll(&self, parent: &Waker) -> bool {
         let h = self.header();
         h.polling.store(false, Ordering::Relaxed);
-        let top = h.plan.level_start[h.plan.levels - 1];
-        if self.live()[top].fetch_or(0, Ordering::AcqRel) != 0
-            || self.next_poll()[top].fetch_or(0, Ordering::AcqRel) != 0
-        {
-            h.parent.wake();
+        if self.any_top() {
+            return true;
         }
+        h.parent.register(parent);
+        self.any_top()
+    }
+
+    /// Ends a lazy sweep's poll after which the group is polled again in any case (its task is
+    /// woken by reference for work the sweep booked): clears the polling flag and nothing
+    /// more. Until that next poll takes the live bits, a wake may find no waker registered,
+    /// which loses nothing: the next poll's snapshot sees its bit.
+    fn end_poll_with_work(&self) {
+        self.header().polling.store(false, Ordering::Relaxed);
+    }
+
+    /// Reads both top words with read-modify-writes ([`WakeSet::end_poll`]): is any child marked
+    /// in the live or the next bits?
+    fn any_top(&self) -> bool {
+        let h = self.header();
+        let top = h.plan.level_start[h.plan.levels - 1];
+        self.live()[top].fetch_or(0, Ordering::AcqRel) != 0
+            || self.next_poll()[top].fetch_or(0, Ordering::AcqRel) != 0
     }
 
     /// Takes the children woken (by others than themselves) since the last snapshot into the
@@ -671,29 +772,37 @@ impl WakeSet {
     }
 }
 
-/// A [`WakeSet`] in the middle of a poll of its group, from [`WakeSet::poll`]; dropping it ends
-/// the poll ([`WakeSet::end_poll`]).
-pub(crate) struct Polling<'a>(&'a mut WakeSet);
+/// A [`WakeSet`] in the middle of a poll of its group, from [`WakeSet::poll`]. Dropping it ends
+/// the poll ([`WakeSet::end_poll`]), unless the poll is `finishing`.
+pub(crate) struct Polling<'a> {
+    set: &'a mut WakeSet,
+    /// Set by the engine when the group completes or fails in this poll: it lets go of the set
+    /// right after, so the poll's end need not read the bits. A panic leaves it clear, and the
+    /// poll ends as usual.
+    pub(crate) finishing: bool,
+}
 
 impl Deref for Polling<'_> {
     type Target = WakeSet;
 
     #[inline]
     fn deref(&self) -> &WakeSet {
-        self.0
+        self.set
     }
 }
 
 impl core::ops::DerefMut for Polling<'_> {
     #[inline]
     fn deref_mut(&mut self) -> &mut WakeSet {
-        self.0
+        self.set
     }
 }
 
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
-        self.0.end_poll();
+        if !self.finishing {
+            self.set.end_poll();
+        }
     }
 }
 
@@ -728,7 +837,7 @@ impl Deref for ChildWaker<'_> {
 ///   child's bit in `local`, so a child that only ever wakes itself (a yield) costs no
 ///   allocation; otherwise straight into the set's taken bits, which the poller alone touches
 ///   and which the next poll visits with its snapshot. The end of a sweep that booked any wake
-///   wakes the parent waker, once.
+///   wakes the parent waker, once, by reference.
 ///
 /// A *full* sweep visits every slot: a group's first sweep, and the sweeps after a full sweep in
 /// which every child still running woke itself (see below). A later sweep of a small group
@@ -839,7 +948,7 @@ impl<'a> LazySweep<'a> {
     ) -> Self {
         let set = match home.take() {
             Some(set) => {
-                set.register(parent);
+                set.begin_lazy_poll();
                 ManuallyDrop::new(set).header.as_ptr()
             }
             None => core::ptr::null_mut(),
@@ -951,7 +1060,7 @@ impl<'a> LazySweep<'a> {
         }
     }
 
-    /// The set, allocated and registered with the parent on first use.
+    /// The set, allocated on first use (and polled by this sweep from then on).
     #[inline]
     fn get_or_make(&self) -> NonNull<Header> {
         match NonNull::new(self.set.load(Ordering::Acquire)) {
@@ -960,11 +1069,12 @@ impl<'a> LazySweep<'a> {
         }
     }
 
-    /// Allocates the set and registers it with the parent, unless a scoped thread beat us to it.
+    /// Allocates the set, polled by this sweep from now on (its wakes leave the parent alone
+    /// until the sweep ends), unless a scoped thread beat us to it.
     #[cold]
     fn make(&self) -> NonNull<Header> {
         let made = WakeSet::new(self.len);
-        made.register(self.parent);
+        made.begin_lazy_poll();
         let made = ManuallyDrop::new(made).header;
         match self.set.compare_exchange(
             core::ptr::null_mut(),
@@ -1103,7 +1213,14 @@ impl Drop for LazySweep<'_> {
                 if woken != 0 {
                     set.add_taken(0, 0, woken);
                 }
-                let booked = set.any_taken();
+                // The sweep polled the set since it had it: end that poll. With work booked,
+                // the parent is woken below in any case.
+                let booked = if set.any_taken() || full_next {
+                    set.end_poll_with_work();
+                    true
+                } else {
+                    set.end_lazy_poll(self.parent)
+                };
                 *self.home = Some(set);
                 booked
             }
@@ -1601,25 +1718,33 @@ mod loom_models {
         }
     }
 
-    /// A set of `len` children whose parent waker counts its wakes.
-    fn registered(len: usize) -> (Arc<Parent>, WakeSet) {
+    /// A set of `len` children, and a parent waker that counts its wakes. Nothing is
+    /// registered yet: a poll registers the parent at its start, a lazy sweep at its end when
+    /// it leaves nothing behind.
+    fn parented(len: usize) -> (Arc<Parent>, Waker, WakeSet) {
         let parent = Arc::new(Parent::default());
-        let set = WakeSet::new(len);
-        set.register(&futures_util::task::waker(parent.clone()));
-        (parent, set)
+        let waker = futures_util::task::waker(parent.clone());
+        (parent, waker, WakeSet::new(len))
+    }
+
+    /// One poll of the group by `parent` without rounds: the children its snapshot took.
+    fn drain(set: &mut WakeSet, parent: &Waker) -> Vec<usize> {
+        set.register(parent);
+        let mut poll = set.poll();
+        core::iter::from_fn(|| poll.next_taken()).collect()
     }
 
     /// Wakes `children` from two threads while the poller sweeps once. Afterwards every woken
     /// child was either in that sweep, or the parent was woken and the next sweep yields it.
     fn racing_wakes_are_never_lost(len: usize, children: [usize; 2]) {
         loom::model(move || {
-            let (parent, mut set) = registered(len);
+            let (parent, parent_waker, mut set) = parented(len);
             let wakers: Vec<Waker> = children.iter().map(|&i| (*set.waker(i)).clone()).collect();
             let threads: Vec<_> = wakers
                 .into_iter()
                 .map(|waker| loom::thread::spawn(move || waker.wake()))
                 .collect();
-            let seen = set.drain();
+            let seen = drain(&mut set, &parent_waker);
             for thread in threads {
                 thread.join().unwrap();
             }
@@ -1633,7 +1758,7 @@ mod loom_models {
                     parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0,
                     "children {missed:?} woken after the snapshot, but the parent was not woken"
                 );
-                let mut next = set.drain();
+                let mut next = drain(&mut set, &parent_waker);
                 next.dedup();
                 let mut missed = missed;
                 missed.dedup();
@@ -1662,18 +1787,18 @@ mod loom_models {
     #[test]
     fn loom_forgetting_a_wake_loses_no_other_wake() {
         loom::model(|| {
-            let (parent, mut set) = registered(BITS * 2);
+            let (parent, parent_waker, mut set) = parented(BITS * 2);
             let one: Waker = (*set.waker(1)).clone();
             let other: Waker = (*set.waker(BITS + 2)).clone();
             let a = loom::thread::spawn(move || one.wake());
             let b = loom::thread::spawn(move || other.wake());
             set.forget_wake(1);
-            let seen = set.drain();
+            let seen = drain(&mut set, &parent_waker);
             a.join().unwrap();
             b.join().unwrap();
             if !seen.contains(&(BITS + 2)) {
                 assert!(parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0);
-                assert!(set.drain().contains(&(BITS + 2)));
+                assert!(drain(&mut set, &parent_waker).contains(&(BITS + 2)));
             }
         });
     }
@@ -1684,7 +1809,7 @@ mod loom_models {
     #[test]
     fn loom_rounds_poll_each_child_once_and_lose_no_wake() {
         loom::model(|| {
-            let (parent, mut set) = registered(BITS * 2);
+            let (parent, parent_waker, mut set) = parented(BITS * 2);
             let children = [1, BITS + 6];
             let threads: Vec<_> = children
                 .iter()
@@ -1693,7 +1818,7 @@ mod loom_models {
                     loom::thread::spawn(move || waker.wake())
                 })
                 .collect();
-            let polled = poll_with_rounds(&mut set, None);
+            let polled = poll_with_rounds(&mut set, &parent_waker, None);
             for thread in threads {
                 thread.join().unwrap();
             }
@@ -1720,7 +1845,8 @@ mod loom_models {
     /// One poll of the group as the engine does it: rounds until one polls nobody or takes
     /// nothing. `wake_self` is a child that, when polled, wakes itself. Returns the children
     /// polled, in order.
-    fn poll_with_rounds(set: &mut WakeSet, wake_self: Option<usize>) -> Vec<usize> {
+    fn poll_with_rounds(set: &mut WakeSet, parent: &Waker, wake_self: Option<usize>) -> Vec<usize> {
+        set.register(parent);
         let mut poll = set.poll();
         let mut polled = Vec::new();
         let mut first_round = true;
@@ -1751,14 +1877,14 @@ mod loom_models {
     #[test]
     fn loom_wakes_during_a_poll_are_announced_by_its_end() {
         loom::model(|| {
-            let (parent, mut set) = registered(BITS * 2);
+            let (parent, parent_waker, mut set) = parented(BITS * 2);
             set.waker(0).wake_by_ref();
             let other: Waker = (*set.waker(BITS + 3)).clone();
             let thread = loom::thread::spawn(move || other.wake());
-            let polled = poll_with_rounds(&mut set, Some(0));
+            let polled = poll_with_rounds(&mut set, &parent_waker, Some(0));
             thread.join().unwrap();
             let woken = parent.0.load(std::sync::atomic::Ordering::SeqCst);
-            let next = set.drain();
+            let next = drain(&mut set, &parent_waker);
             assert!(next.contains(&0), "the self-wake is due at the next poll");
             assert!(woken > 0, "{next:?} due, but the parent was not woken");
             assert!(
@@ -1766,6 +1892,55 @@ mod loom_models {
                 "the other thread's wake was lost"
             );
         });
+    }
+
+    /// A lazy sweep polls the set from the moment it makes it, without snapshots, and ends that
+    /// poll itself (`LazySweep`'s drop): with nothing booked, `end_lazy_poll` tells whether to
+    /// wake the parent; with work booked, `end_poll_with_work` only clears the flag and the
+    /// parent is woken anyway. Another thread wakes two children (in two words) at any moment, before or
+    /// after the sweep's end, and a third child is woken (and, with work booked, booked) after
+    /// the set was made: afterwards the parent was woken and the next poll takes every wake.
+    fn lazy_sweep_wakes_are_announced(booked: bool) {
+        loom::model(move || {
+            let (parent, parent_waker, mut set) = parented(BITS * 2);
+            set.begin_lazy_poll();
+            let children = [2, BITS + 1];
+            let wakers: Vec<Waker> = children.iter().map(|&i| (*set.waker(i)).clone()).collect();
+            let thread = loom::thread::spawn(move || {
+                for waker in wakers {
+                    waker.wake();
+                }
+            });
+            // The last child polled in the sweep wakes itself through a clone.
+            (*set.waker(5)).clone().wake();
+            let announce = if booked {
+                set.end_poll_with_work();
+                true
+            } else {
+                set.end_lazy_poll(&parent_waker)
+            };
+            if announce {
+                parent_waker.wake_by_ref();
+            }
+            thread.join().unwrap();
+            assert!(
+                parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0,
+                "work left, but the parent was not woken"
+            );
+            let mut next = drain(&mut set, &parent_waker);
+            next.sort_unstable();
+            assert_eq!(next, [2, 5, BITS + 1], "a wake was lost");
+        });
+    }
+
+    #[test]
+    fn loom_wakes_during_a_lazy_sweep_are_announced_by_its_end() {
+        lazy_sweep_wakes_are_announced(false);
+    }
+
+    #[test]
+    fn loom_a_lazy_sweep_with_work_booked_loses_no_wake() {
+        lazy_sweep_wakes_are_announced(true);
     }
 
     #[test]

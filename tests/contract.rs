@@ -930,6 +930,43 @@ fn first_poll_wakers_may_be_cloned_and_woken_from_other_threads() {
     );
 }
 
+/// In the group's first poll, a child that wakes a sibling polled before it (which kept its
+/// waker) does not wake the group's task then: the poll is still running, and it wakes the task
+/// once, at its end, for the sibling; the next poll serves it.
+#[cfg(feature = "alloc")]
+#[test]
+fn wakes_during_a_first_poll_wake_the_task_once_at_its_end() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    let parent = Parent::new();
+    let (children, h) = probe_array::<usize, &str, 3>();
+    let (h0, wakes) = (h[0].clone(), parent.wakes_reader());
+    let seen_in_poll = Arc::new(AtomicUsize::new(usize::MAX));
+    let seen = Arc::clone(&seen_in_poll);
+    h[1].on_poll(move || {
+        h0.wake();
+        seen.store(wakes(), SeqCst);
+    });
+    let mut group = pin!(try_join(children));
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(
+        seen_in_poll.load(SeqCst),
+        0,
+        "a wake during the poll leaves the task alone"
+    );
+    assert_eq!(parent.wakes(), 1, "woken once, for child 0");
+    assert_eq!(h.iter().map(Handle::polls).collect::<Vec<_>>(), [1, 1, 1]);
+    h[0].succeed(0);
+    assert!(parent.poll(group.as_mut()).is_pending());
+    assert_eq!(h.iter().map(Handle::polls).collect::<Vec<_>>(), [2, 1, 1]);
+    h[1].succeed(1);
+    h[1].wake();
+    h[2].succeed(2);
+    h[2].wake();
+    assert_eq!(expect_ready(parent.poll(group.as_mut())), Ok([0, 1, 2]));
+}
+
 #[test]
 fn waking_a_child_after_the_group_completed_is_harmless() {
     let parent = Parent::new();

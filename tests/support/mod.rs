@@ -252,6 +252,12 @@ impl Parent {
         self.counter.0.load(SeqCst)
     }
 
+    /// A reading of [`Parent::wakes`] that can be taken from anywhere (a child's poll hook).
+    pub fn wakes_reader(&self) -> impl Fn() -> usize + Send + 'static {
+        let counter = Arc::clone(&self.counter);
+        move || counter.0.load(SeqCst)
+    }
+
     /// Polls `future` once with this waker.
     pub fn poll<F: Future + ?Sized>(&self, future: Pin<&mut F>) -> Poll<F::Output> {
         future.poll(&mut Context::from_waker(&self.waker))
