@@ -42,8 +42,8 @@ PEERS = [
     "tokio_try_join",
 ]
 FLOOR = "floor"
-# The cheapest join with a thread-safe waker per child (chain, n <= 64): what any design like
-# taskgroup's must pay at least; not a peer either.
+# The cheapest join with a counted, thread-safe waker per child (chain, n <= 64): what designs
+# like taskgroup's must pay at least; not a peer either.
 FLOOR_WAKERS = "floor_wakers"
 IMPLEMENTATIONS = TASKGROUP + PEERS + [FLOOR, FLOOR_WAKERS]
 
@@ -285,11 +285,12 @@ def wake_floor_table(w, rows, idx):
         return
     w("### Chain against the floor with wakers")
     w("")
-    w("The floor with wakers (`benches/suite/wake_floor.rs`) is the cheapest join that gives each "
-      "child a waker of its own, usable from any thread, and polls only woken children: per link, "
-      "a waker clone, a `fetch_or`, a waker drop and a `swap`, one allocation per group and "
+    w("The floor with wakers (`benches/suite/wake_floor.rs`) is the cheapest join we could write "
+      "that gives each child a counted waker of its own (usable from any thread, keeping the "
+      "wake state alive with a reference count) and polls only woken children: per link, a "
+      "waker clone, a `fetch_or`, a waker drop and a `swap`, one allocation per group and "
       "nothing else. It is defined for chain up to 64 children. Where it is above 0.8× the "
-      "fastest peer, so is every design with such wakers.")
+      "fastest peer, so is every design with counted wakers.")
     w("")
     w("| shape | n | tg try_join | tg join | floor w/ wakers | fastest peer | floor "
       "| try_join ÷ w/ wakers | w/ wakers ÷ peer | w/ wakers ÷ floor |")
@@ -340,7 +341,7 @@ def targets(rows, idx):
         if ns > 0.8 * peer[1]:
             # Where the floor itself is above the line, the cell asks for less than the floor.
             # And where the floor with wakers is, the cell asks for less than any design with a
-            # thread-safe waker per child can cost.
+            # counted, thread-safe waker per child can cost.
             fl = per_child(idx.get((workload, FLOOR, shape, n)))
             wf = per_child(idx.get((workload, FLOOR_WAKERS, shape, n)))
             if fl is not None and fl > 0.8 * peer[1]:

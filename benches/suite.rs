@@ -19,10 +19,11 @@
 //! implementation is from the limit.
 //!
 //! In chain up to 64 children there is a second reference, the **floor with wakers**
-//! ([`wake_floor`]): the cheapest join that gives every child a waker of its own, usable from
-//! any thread, and polls only the woken children. It costs what such wakers cost at least, with
-//! no other bookkeeping, and so tells where a target asks for less than any design like
-//! `taskgroup`'s can do.
+//! ([`wake_floor`]): the cheapest join we could write that gives every child a counted waker of
+//! its own (usable from any thread, keeping the wake state alive with a reference count) and
+//! polls only the woken children. It costs what such wakers cost at least, with no other
+//! bookkeeping, and so tells where a target asks for less than any design like `taskgroup`'s
+//! can do.
 //!
 //! # Workloads ([`Workload`])
 //!

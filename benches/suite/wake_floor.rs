@@ -1,13 +1,14 @@
-//! The floor with wakers: the cheapest join of up to 64 children that gives each child a waker of
-//! its own, usable from any thread, and polls only the children that were woken. Like the floor
-//! it is not a peer. It is written for the chain workload, where every child keeps its waker and
-//! a sibling wakes it: it measures what a link costs in any design with such wakers, however
-//! little bookkeeping it does, and so where a target asks for less than that.
+//! The floor with wakers: the cheapest join of up to 64 children we could write that gives each
+//! child a counted waker of its own (usable from any thread, keeping the shared state alive with
+//! a reference count, as `Arc`-based wakers do) and polls only the children that were woken.
+//! Like the floor it is not a peer. It is written for the chain workload, where every child
+//! keeps its waker and a sibling wakes it: it measures what a link costs in any design with such
+//! wakers, however little bookkeeping it does, and so where a target asks for less than that.
 //!
 //! One allocation per group holds a ready word, a reference count, a `polling` flag and the
 //! parent's `AtomicWaker`. Child `i`'s waker points `i` bytes past the allocation, which is
-//! aligned to 64, so no memory is read to know whose waker it is. Per link it does what no such
-//! design can skip: the kept waker's clone (count up), the wake (`fetch_or` into the ready word),
+//! aligned to 64, so no memory is read to know whose waker it is. Per link it does what no
+//! design with counted wakers can skip: the kept waker's clone (count up), the wake (`fetch_or` into the ready word),
 //! the woken waker's drop (count down) and the poll taking the word (`swap`). A wake that finds
 //! the word empty while the group is polling leaves the parent alone: the end of the poll reads
 //! the word again with a read-modify-write (the protocol of `taskgroup`'s wake set, one level
