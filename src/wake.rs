@@ -199,9 +199,10 @@ struct Header {
     /// routes a wake to the other set, and both are taken at the start of every poll.
     current: AtomicUsize,
     /// Set while the group is being polled (from [`WakeSet::poll`] to the end of the returned
-    /// [`Polling`], or by a lazy sweep from the set's making to the sweep's end). A waker that climbs to an empty top word while it is set leaves the parent
-    /// alone: the poll takes the live bits again before it ends, and checks both top words after
-    /// clearing this flag (module docs, "Wakes during a poll").
+    /// [`Polling`], or by a lazy sweep from the set's making to the sweep's end). A waker that
+    /// climbs to an empty top word while it is set leaves the parent alone: the poll takes the
+    /// live bits again before it ends, and checks both top words after clearing this flag
+    /// (module docs, "Wakes during a poll").
     polling: AtomicBool,
     /// Number of the group's current poll (never 0), touched only by the poller: a child
     /// whose epoch equals it was polled in this poll already. Counts 1..=255 and wraps.
@@ -464,7 +465,8 @@ impl WakeSet {
     /// Ends a lazy sweep's poll of the set ([`WakeSet::begin_lazy_poll`]) by the task whose
     /// waker is `parent`: clears the polling flag and tells whether a wake that skipped the
     /// parent left work behind, for the caller to wake `parent` by reference. Only if nothing is
-    /// left is `parent` registered, for the wakes to come (module docs, "Wakes during a poll").
+    /// left is `parent` registered, for the wakes to come (module docs, "Wakes during a lazy
+    /// sweep").
     ///
     /// The top words are read as in [`WakeSet::end_poll`]. When nothing is left, the parent is
     /// registered and the top words are read again the same way: a waker that climbed between
@@ -1730,8 +1732,7 @@ mod loom_models {
     /// One poll of the group by `parent` without rounds: the children its snapshot took.
     fn drain(set: &mut WakeSet, parent: &Waker) -> Vec<usize> {
         set.register(parent);
-        let mut poll = set.poll();
-        core::iter::from_fn(|| poll.next_taken()).collect()
+        set.drain()
     }
 
     /// Wakes `children` from two threads while the poller sweeps once. Afterwards every woken
