@@ -456,9 +456,10 @@ impl WakeSet {
     /// order reads from it, so it sees the flag clear and wakes the parent itself; one whose
     /// `fetch_or` comes before is seen here (module docs, "Wakes during a poll").
     pub(crate) fn end_poll(&self) {
-        self.header().polling.store(false, Ordering::Relaxed);
+        let h = self.header();
+        h.polling.store(false, Ordering::Relaxed);
         if self.any_top() {
-            self.header().parent.wake();
+            h.parent.wake();
         }
     }
 
