@@ -50,7 +50,7 @@ use crate::shape::{mode, Finish, IntoShape, Shape, Step};
 use crate::shape::{Interpret, Lazy, LimitShape, VecShape};
 use crate::stop::Unfinished;
 #[cfg(feature = "alloc")]
-use crate::wake::{LazyHome, LazySweep, WakeSet};
+use crate::wake::{LazyHome, LazySweep, WakeSet, BITS};
 
 /// Runs children concurrently; fails fast with every concurrent error.
 ///
@@ -639,13 +639,21 @@ impl<E> Core<E> {
             let mut due = Due {
                 tally,
                 wakes: &wakes,
+                len,
+                due: wakes.due(),
             };
             if let Some(ended) = shape.as_mut().visit_fields(&mut due) {
                 return ended;
             }
-            while let Some(index) = wakes.next_due() {
-                let due_left = || wakes.due_len();
-                if Self::visit_lazily(shape.as_mut(), tally, &wakes, index, 0, due_left).is_none() {
+            // Only a group of at most `BITS` children has children due here.
+            let mut due = wakes.due();
+            while due != 0 {
+                let index = due.trailing_zeros() as usize;
+                due &= due - 1;
+                let due_left = || due.count_ones() as usize;
+                if Self::visit_lazily::<S, true>(shape.as_mut(), tally, &wakes, index, 0, due_left)
+                    .is_none()
+                {
                     return false;
                 }
             }
@@ -666,28 +674,53 @@ impl<E> Core<E> {
             }
             return ended;
         }
+        // One loop for each kind of group, so that each knows how to book self-wakes.
+        let visited = if len <= BITS {
+            Self::visit_every::<S, true>(shape, tally, &wakes, len)
+        } else {
+            Self::visit_every::<S, false>(shape, tally, &wakes, len)
+        };
+        match visited {
+            Some(woken) => wakes.end_full(woken),
+            None => wakes.stop(),
+        }
+        visited.is_some()
+    }
+
+    /// A full lazy sweep over slots: visits every child in index order, and returns how many
+    /// woke themselves (counted only in a group wider than [`BITS`]), or `None` if the sweep
+    /// must stop.
+    #[inline(always)]
+    fn visit_every<S: Shape<Error = E>, const SMALL: bool>(
+        mut shape: Pin<&mut S>,
+        tally: &mut Tally<E>,
+        wakes: &LazySweep<'_>,
+        len: usize,
+    ) -> Option<usize> {
         // Counted here, where the counts stay in registers: the children, and in a dense sweep
         // the self-wakes ([`LazySweep`]).
         let mut woken = 0;
         for index in 0..len {
             let due_left = || len - index - 1;
-            match Self::visit_lazily(shape.as_mut(), tally, &wakes, index, woken, due_left) {
-                Some(woke) => woken += woke as usize,
-                None => {
-                    wakes.stop();
-                    return false;
-                }
-            }
+            let woke = Self::visit_lazily::<S, SMALL>(
+                shape.as_mut(),
+                tally,
+                wakes,
+                index,
+                woken,
+                due_left,
+            )?;
+            woken += woke as usize;
         }
-        wakes.end_full(woken);
-        true
+        Some(woken)
     }
 
     /// [`Core::visit`] with child `index`'s lazy waker, then books the child if it woke itself
-    /// ([`LazySweep::end_child`], told that `woken` children woke themselves before it in this
-    /// sweep): `None` if the sweep must stop, else whether the child woke itself.
+    /// ([`LazySweep::end_child`], told whether the group has at most [`BITS`] children
+    /// (`SMALL`) and that `woken` children woke themselves before it in this sweep): `None` if
+    /// the sweep must stop, else whether the child woke itself.
     #[inline(always)]
-    fn visit_lazily<S: Shape<Error = E>>(
+    fn visit_lazily<S: Shape<Error = E>, const SMALL: bool>(
         shape: Pin<&mut S>,
         tally: &mut Tally<E>,
         wakes: &LazySweep<'_>,
@@ -698,28 +731,32 @@ impl<E> Core<E> {
         let waker = wakes.waker(index);
         // If the sweep stops, its end books the child, if it woke itself.
         let pending = Self::visit(shape, tally, index, &waker, due_left)?;
-        Some(wakes.end_child(pending, woken))
+        Some(wakes.end_child(SMALL, index, pending, woken))
     }
 }
 
 /// A lazy sweep that is not full, over the fields [`Shape::visit_fields`] hands out: visits the
-/// children still due ([`LazySweep::take_due`]) and skips the others.
+/// children still due ([`LazySweep::due`]) and skips the others.
 #[cfg(feature = "alloc")]
 struct Due<'s, 'w, E> {
     tally: &'s mut Tally<E>,
     wakes: &'s LazySweep<'w>,
+    len: usize,
+    /// The children due in this sweep ([`LazySweep::due`]).
+    due: usize,
 }
 
 #[cfg(feature = "alloc")]
 impl<E> crate::shape::Visit<E> for Due<'_, '_, E> {
     #[inline(always)]
     fn field(&mut self, index: usize, poll: impl FnMut(&mut Context<'_>) -> Step<E>) -> bool {
-        if !self.wakes.take_due(index) {
+        if index >= BITS || self.due & 1 << index == 0 {
             return true;
         }
+        // The children due after this one (`>> 1` last: `index + 1` may be `BITS`).
+        let due_left = || (self.due >> index >> 1).count_ones() as usize;
         let wakes = self.wakes;
-        let due_left = || wakes.due_len();
-        Core::field_lazily(poll, index, self.tally, wakes, 0, due_left).is_some()
+        Core::field_lazily(poll, self.len, index, self.tally, wakes, 0, due_left).is_some()
     }
 }
 
@@ -739,7 +776,9 @@ impl<E> crate::shape::Visit<E> for Every<'_, '_, E> {
     fn field(&mut self, index: usize, poll: impl FnMut(&mut Context<'_>) -> Step<E>) -> bool {
         let len = self.len;
         let due_left = || len - index - 1;
-        match Core::field_lazily(poll, index, self.tally, self.wakes, self.woken, due_left) {
+        match Core::field_lazily(
+            poll, len, index, self.tally, self.wakes, self.woken, due_left,
+        ) {
             Some(woke) => {
                 self.woken += woke as usize;
                 true
@@ -761,6 +800,7 @@ impl<E> Core<E> {
     #[inline(always)]
     fn field_lazily(
         mut poll: impl FnMut(&mut Context<'_>) -> Step<E>,
+        len: usize,
         index: usize,
         tally: &mut Tally<E>,
         wakes: &LazySweep<'_>,
@@ -773,7 +813,7 @@ impl<E> Core<E> {
         if tally.settle(index, step, due_left) {
             return None;
         }
-        Some(wakes.end_child(pending, woken))
+        Some(wakes.end_child(len <= BITS, index, pending, woken))
     }
 }
 

@@ -353,6 +353,16 @@ fn a_lazy_wake_from_a_scoped_thread_is_kept_in_a_wide_group() {
     odd_children_wake_themselves_once::<70>(Form::Array, true);
 }
 
+/// The widest small group: a child of its own flag each, packed a word at a time when a sweep
+/// ends, up to the last bit.
+const WORD: usize = usize::BITS as usize;
+
+#[test]
+fn lazy_wakes_are_kept_in_a_group_of_a_word() {
+    odd_children_wake_themselves_once::<WORD>(Form::Array, false);
+    odd_children_wake_themselves_once::<WORD>(Form::Array, true);
+}
+
 /// In a group of `N`: children 0 and 1 wake themselves in the first poll; in the second, child
 /// 0 wakes itself again and child 1 wakes itself and then panics. The third poll polls both:
 /// the wake child 1 made just before its panic is kept.
@@ -389,6 +399,11 @@ fn a_child_that_wakes_itself_and_panics_is_polled_again_in_a_small_group() {
 #[test]
 fn a_child_that_wakes_itself_and_panics_is_polled_again_in_a_wide_group() {
     wake_then_panic::<70>(Form::Array);
+}
+
+#[test]
+fn a_child_that_wakes_itself_and_panics_is_polled_again_in_a_group_of_a_word() {
+    wake_then_panic::<WORD>(Form::Array);
 }
 
 /// A wide group in which every child still running wakes itself is polled slot by slot, without
