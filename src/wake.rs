@@ -844,7 +844,7 @@ impl Deref for ChildWaker<'_> {
 ///   booked per child: the end of the sweep packs the flags into a word, eight at a time. A
 ///   child that only ever wakes itself (a yield) costs no allocation. Before, one flag served
 ///   the current child, and the poller read, cleared and booked it after every poll: yield
-///   over the 8-tuple and arrays of 8 and 64 read 14–29% faster this way (BENCHMARKS.md).
+///   over the 8-tuple and arrays of 8 and 64 read 14–27% faster this way (BENCHMARKS.md).
 /// * In a wider group the poller reads and clears the current child's flag after its poll
 ///   ([`LazySweep::end_child`]), booking a wake straight into the set's taken bits, which the
 ///   poller alone touches and which the next poll visits with its snapshot.
