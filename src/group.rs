@@ -741,6 +741,8 @@ impl<E> Core<E> {
 struct Due<'s, 'w, E> {
     tally: &'s mut Tally<E>,
     wakes: &'s LazySweep<'w>,
+    /// The group's length, a constant for a tuple: whether the group is small
+    /// ([`LazySweep::end_child`]) folds away.
     len: usize,
     /// The children due in this sweep ([`LazySweep::due`]).
     due: usize,
