@@ -639,7 +639,7 @@ impl<E> Core<E> {
             let mut due = Due {
                 tally,
                 wakes: &wakes,
-                len,
+                small: len <= BITS,
                 due: wakes.due(),
             };
             if let Some(ended) = shape.as_mut().visit_fields(&mut due) {
@@ -741,9 +741,9 @@ impl<E> Core<E> {
 struct Due<'s, 'w, E> {
     tally: &'s mut Tally<E>,
     wakes: &'s LazySweep<'w>,
-    /// The group's length, a constant for a tuple: whether the group is small
-    /// ([`LazySweep::end_child`]) folds away.
-    len: usize,
+    /// Whether the group has at most [`BITS`] children ([`LazySweep::end_child`]); a constant
+    /// for a tuple.
+    small: bool,
     /// The children due in this sweep ([`LazySweep::due`]).
     due: usize,
 }
@@ -758,7 +758,7 @@ impl<E> crate::shape::Visit<E> for Due<'_, '_, E> {
         // The children due after this one (`>> 1` last: `index + 1` may be `BITS`).
         let due_left = || (self.due >> index >> 1).count_ones() as usize;
         let wakes = self.wakes;
-        Core::field_lazily(poll, self.len, index, self.tally, wakes, 0, due_left).is_some()
+        Core::field_lazily(poll, self.small, index, self.tally, wakes, 0, due_left).is_some()
     }
 }
 
@@ -779,7 +779,13 @@ impl<E> crate::shape::Visit<E> for Every<'_, '_, E> {
         let len = self.len;
         let due_left = || len - index - 1;
         match Core::field_lazily(
-            poll, len, index, self.tally, self.wakes, self.woken, due_left,
+            poll,
+            len <= BITS,
+            index,
+            self.tally,
+            self.wakes,
+            self.woken,
+            due_left,
         ) {
             Some(woke) => {
                 self.woken += woke as usize;
@@ -802,7 +808,7 @@ impl<E> Core<E> {
     #[inline(always)]
     fn field_lazily(
         mut poll: impl FnMut(&mut Context<'_>) -> Step<E>,
-        len: usize,
+        small: bool,
         index: usize,
         tally: &mut Tally<E>,
         wakes: &LazySweep<'_>,
@@ -815,7 +821,7 @@ impl<E> Core<E> {
         if tally.settle(index, step, due_left) {
             return None;
         }
-        Some(wakes.end_child(len <= BITS, index, pending, woken))
+        Some(wakes.end_child(small, index, pending, woken))
     }
 }
 

@@ -1172,9 +1172,7 @@ impl<'a> LazySweep<'a> {
         }
         bits
     }
-}
 
-impl LazySweep<'_> {
     /// The children due after child `current`: those a sweep cut short there leaves unvisited
     /// (none once it visited its last due child, which is `current` then).
     #[inline]
