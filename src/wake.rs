@@ -1186,8 +1186,35 @@ impl<'a> LazySweep<'a> {
 }
 
 impl Drop for LazySweep<'_> {
+    /// Ends the sweep: the children it leaves for the next poll go to the group, and the parent
+    /// is woken once if there are any.
+    ///
+    /// A small group without a set, the common end, is handled here in a few instructions, and
+    /// everything else out of line ([`LazySweep::end_with_set_or_wide`]). With the whole end in
+    /// one body, the compiler called the drop out of line after every lazy sweep; this way it
+    /// is inlined, and yield over the 8-tuple runs 825 instructions per group instead of 869
+    /// (callgrind).
     #[inline]
     fn drop(&mut self) {
+        if self.len > BITS || !self.set.load(Ordering::Acquire).is_null() {
+            self.end_with_set_or_wide();
+            return;
+        }
+        // Children woken in this sweep, and (if a child panicked) children still due in it.
+        let woken = self.due_after(self.current.load(Ordering::Relaxed)) | self.flagged();
+        self.home_lazy.woken |= woken;
+        if woken != 0 || self.home_lazy.full != FullSweep::No {
+            self.parent.wake_by_ref();
+        }
+    }
+}
+
+impl LazySweep<'_> {
+    /// The end of a sweep over more than [`BITS`] children, or one that has a set: what
+    /// [`LazySweep`]'s drop does in every other case.
+    #[cold]
+    #[inline(never)]
+    fn end_with_set_or_wide(&mut self) {
         let current = self.current.load(Ordering::Relaxed);
         // Children woken in this sweep, in a group of at most `BITS`, and (if a child panicked)
         // children still due in it.
