@@ -8,11 +8,12 @@
 //! One allocation per group holds a ready word, a reference count, a `polling` flag and the
 //! parent's `AtomicWaker`. Child `i`'s waker points `i` bytes past the allocation, which is
 //! aligned to 64, so no memory is read to know whose waker it is. Per link it does what no
-//! design with counted wakers can skip: the kept waker's clone (count up), the wake (`fetch_or` into the ready word),
-//! the woken waker's drop (count down) and the poll taking the word (`swap`). A wake that finds
-//! the word empty while the group is polling leaves the parent alone: the end of the poll reads
-//! the word again with a read-modify-write (the protocol of `taskgroup`'s wake set, one level
-//! deep). The parent is registered only when the group is about to return `Pending`.
+//! design with counted wakers can skip: the kept waker's clone (count up), the wake (`fetch_or`
+//! into the ready word), the woken waker's drop (count down) and the poll taking the word
+//! (`swap`). A wake that finds the word empty while the group is polling leaves the parent
+//! alone: the end of the poll reads the word again with a read-modify-write (the protocol of
+//! `taskgroup`'s wake set, one level deep). The parent is registered only when the group is
+//! about to return `Pending`.
 //!
 //! It sets nothing aside for children past the 64th, for errors, for panics or for a child that
 //! is woken after it finished, beyond skipping it: what `taskgroup` also handles is not part of
