@@ -25,7 +25,10 @@
 //!   and, only when that word was empty, the summary bit above it, and so on; only a waker that
 //!   set a bit in an empty top word wakes the group's own (parent) waker. Every wake is `O(levels)`
 //!   atomic operations (`levels = ceil(log64 n)`, 3 for a quarter of a million children) and a
-//!   repeated wake of an already queued child stops after one `fetch_or`.
+//!   repeated wake of an already queued child stops after one `fetch_or`. In a set of more than
+//!   one level, a waker that made a leaf word non-empty first tries to name that word in the
+//!   header's **woken slot** instead of climbing: one compare-and-swap in place of the climb
+//!   (see "The woken slot" below).
 //! * The **next bits** have the same shape and protocol as the live bits. A wake of the child
 //!   the group is polling right now (the header's `current`), a self-wake, goes there: it is due
 //!   at the next poll of the group, never in a later round of the current one. Every other wake
@@ -53,7 +56,8 @@
 //!
 //! Invariant: for every word `w` of level `k < top`, if `w` is non-zero then either its summary
 //! bit in level `k + 1` is set, or the waker that made `w` non-zero is on its way to set it, or a
-//! poller has swapped that summary bit and is about to swap `w`. A waker that finds a word already
+//! poller has swapped that summary bit and is about to swap `w`, or (a leaf word) the woken slot
+//! names it. A waker that finds a word already
 //! non-zero stops climbing: whoever made it non-zero climbs (and finally wakes the parent). All bit
 //! operations are `AcqRel` read-modify-writes, so a poller that swaps a summary word synchronises
 //! with every waker whose `fetch_or` it consumed, and therefore sees their lower-level bits when
@@ -108,6 +112,44 @@
 //! A poll that completes or fails the group skips its end ([`Polling::finishing`]): the group
 //! lets go of the set right after, and nobody is left to wake.
 //!
+//! # The woken slot
+//!
+//! A wake through the live bits costs one `fetch_or` per level it climbs, and the snapshot that
+//! takes it one `swap` per level it descends: a chain of children waking one another, one wake
+//! per round, paid six read-modify-writes per link at 16384 children against two at 64. So a
+//! set of more than one level keeps one more word in the header, next to `current`. A waker
+//! whose `fetch_or` made a live leaf word non-empty names that word there, by a compare-and-swap
+//! from [`EMPTY`], instead of climbing; if the slot is full, it climbs as before. A waker that
+//! filled the slot wakes the parent unless the group is being polled, as one that set a bit in
+//! an empty top word does: the slot is a second top word. Wakers that find the leaf word
+//! non-empty stop, as always: the slot makes the word reachable.
+//!
+//! Only the poller empties the slot: it loads it with `Acquire` and stores [`EMPTY`] (no waker
+//! writes a full slot, so nothing lands between the two), then swaps the named leaf word out
+//! of the live bits, which acquires every waker that set a bit in it. A poll's first snapshot
+//! adds those bits to the taken bits; a later round that finds the slot full and the live top
+//! word clear (a plain load: a bit set after it is taken by a later round or announced by the
+//! poll's end) hands the word straight to the cursor. So a chain's link costs a `fetch_or`, a
+//! compare-and-swap and a `swap` whatever the set's size. A summary bit that
+//! [`WakeSet::forget_wake`] left over an emptied word may lead to a word the slot names too:
+//! whichever way the poller takes it first yields its bits, and the other finds it empty. The
+//! end of a poll, and of a lazy sweep, reads the slot with a `fetch_or(0)` as it reads the top
+//! words, for the same reason as there: the waker's compare-and-swap is its last step before
+//! it loads the `polling` flag. Self-wakes (the next bits) always climb, and a one-level set
+//! never fills its slot: there a wake is one `fetch_or` already. The model
+//! `loom_a_wake_in_the_slot_during_a_poll_is_announced_by_its_end` fails if the end reads the
+//! slot with a load instead, or not at all; six models fail if a waker that filled the slot
+//! does not wake the parent.
+//!
+//! The slot names a word, not a child, so that a wake's first step stays the leaf `fetch_or`
+//! it always was. A slot that named the child, tried before that `fetch_or`, cost a link one
+//! compare-and-swap and the poll one `swap`, with no leaf word touched, and made chain over
+//! 16384 children cost 1.17× chain over 64 (this form: about 1.3–1.45×). But cross-thread
+//! wakes of 16384 and 131072 children read 6–82% slower in every alternating pair of
+//! benchmarks, even with the attempt allowed only after eight rounds in a row of one wake
+//! each, and when an instrumented build counted no fill at all; the same build with the
+//! attempt compiled out did not (BENCHMARKS.md). The cause was not found.
+//!
 //! # Checking it
 //!
 //! The `loom` models at the end of this file check both protocols over the interleavings of a
@@ -116,7 +158,8 @@
 //! they are). Under `loom` the parent's waker cell is loom's model of an `AtomicWaker`, so that
 //! the models interleave other threads with its registration and its wakes. Every interleaving
 //! takes about ten minutes on two cores, so CI bounds the preemptions per execution
-//! (`LOOM_MAX_PREEMPTIONS=4`: under 20 s), which still fails six models for the mutation above.
+//! (`LOOM_MAX_PREEMPTIONS=4`: 76–114 s for the twelve models here, 9 s before the woken slot
+//! added its steps to a wake), which still fails six models for the mutation above.
 //! The cross-thread tests exercise the protocols under real threads and Miri.
 
 use core::alloc::Layout;
@@ -174,6 +217,9 @@ pub(crate) const BITS: usize = usize::BITS as usize;
 /// The most levels a ready set can need: `BITS^MAX_LEVELS` exceeds `u32::MAX` children.
 const MAX_LEVELS: usize = 8;
 
+/// The woken slot ([`Header::woken`]) names no leaf word.
+const EMPTY: usize = usize::MAX;
+
 /// The largest alignment exponent of a [`WakeSet`] allocation: one child waker vtable exists per
 /// exponent up to this one (see [`VTABLES`]).
 const MAX_SHIFT: u32 = 31;
@@ -202,6 +248,11 @@ struct Header {
     /// bits that later rounds of the current poll take. Read with `Relaxed`: a stale value only
     /// routes a wake to the other set, and both are taken at the start of every poll.
     current: AtomicUsize,
+    /// The woken slot: in a set of more than one level, a leaf word of the live bits that a
+    /// waker made non-empty without setting the summary bits above it, or [`EMPTY`] (module
+    /// docs, "The woken slot"). Filled by a waker's compare-and-swap, emptied only by the
+    /// poller.
+    woken: AtomicUsize,
     /// Set while the group is being polled (from [`WakeSet::poll`] to the end of the returned
     /// [`Polling`], or by a lazy sweep from the set's making to the sweep's end). A waker that
     /// climbs to an empty top word while it is set leaves the parent alone: the poll takes the
@@ -349,6 +400,7 @@ impl WakeSet {
                 refs: AtomicUsize::new(1),
                 parent: AtomicWaker::new(),
                 current: AtomicUsize::new(usize::MAX),
+                woken: AtomicUsize::new(EMPTY),
                 polling: AtomicBool::new(false),
                 epoch: AtomicU8::new(0),
                 len,
@@ -439,6 +491,30 @@ impl WakeSet {
         let top = h.plan.levels - 1;
         self.take_word(self.next_poll(), top, 0);
         self.take_word(self.live(), top, 0);
+        if let Some((word, bits)) = self.take_slot() {
+            self.add_taken(0, word, bits);
+        }
+    }
+
+    /// Empties the woken slot and swaps the leaf word it names out of the live bits: that word
+    /// and its bits, if the slot was full and the word still holds a child (the poll of a child
+    /// may have forgotten its wake since). A plain load first: the slot is empty in most rounds,
+    /// and a wake that fills it after the load is seen by a later round or by the poll's end,
+    /// which reads the slot with a read-modify-write.
+    #[inline]
+    fn take_slot(&self) -> Option<(usize, usize)> {
+        let woken = &self.header().woken;
+        let word = woken.load(Ordering::Acquire);
+        if word == EMPTY {
+            return None;
+        }
+        // A plain store empties it: wakers only fill an empty slot, and only the poller empties
+        // it, so nobody writes it between the load and the store. The leaf word's swap acquires
+        // the writes of every waker that set a bit in it and stopped there, finding it
+        // non-empty; the load those of the filler.
+        woken.store(EMPTY, Ordering::Relaxed);
+        let bits = self.live()[word].swap(0, Ordering::AcqRel);
+        (bits != 0).then_some((word, bits))
     }
 
     /// Starts a poll of the group ([`WakeSet::begin_poll`]) and returns the set, which ends the
@@ -502,6 +578,9 @@ impl WakeSet {
         let top = h.plan.level_start[h.plan.levels - 1];
         self.live()[top].fetch_or(0, Ordering::AcqRel) != 0
             || self.next_poll()[top].fetch_or(0, Ordering::AcqRel) != 0
+            // `fetch_or(0)` leaves any value, `EMPTY` included, as it is. A one-level set never
+            // fills its slot ([`mark`]).
+            || (h.plan.levels > 1 && h.woken.fetch_or(0, Ordering::AcqRel) != EMPTY)
     }
 
     /// Takes the children woken (by others than themselves) since the last snapshot into the
@@ -525,6 +604,21 @@ impl WakeSet {
             0,
             "a round starts with the taken bits clear"
         );
+        if let Some((leaf, bits)) = self.take_slot() {
+            // The common round of a wide set: a sibling's wake left its leaf word in the slot.
+            // A plain load of the live top word: a bit set after it is taken by a later round
+            // or announced by the poll's end.
+            if live[h.plan.level_start[level]].load(Ordering::Relaxed) == 0 {
+                self.cursor_base = leaf * BITS;
+                self.cursor_bits = bits;
+                self.taken_clear = true;
+                return true;
+            }
+            self.take_word(live, level, 0);
+            self.add_taken(0, leaf, bits);
+            self.taken_clear = false;
+            return true;
+        }
         let mut word = 0;
         loop {
             let at = h.plan.level_start[level] + word;
@@ -604,7 +698,7 @@ impl WakeSet {
         let epoch = &self.epochs()[index];
         if !first_round && epoch.load(Ordering::Relaxed) == now {
             // Woken again by a sibling (or another thread) after its poll in this poll.
-            mark(h, self.next_poll(), index, false);
+            mark(h, self.next_poll(), index, false, false);
             return false;
         }
         epoch.store(now, Ordering::Relaxed);
@@ -1450,9 +1544,12 @@ unsafe fn from_data<const K: u32>(data: *const ()) -> (NonNull<Header>, usize) {
     (unsafe { NonNull::new_unchecked(header) }, data.addr() & low)
 }
 
-/// Marks child `index` in the bit hierarchy `bits` (live or next-poll); if it climbed to an
-/// empty top word and `wake_parent`, wakes the parent, unless the group is being polled.
-fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool) {
+/// Marks child `index` in the bit hierarchy `bits` (the live bits if `live`, else the next-poll
+/// bits); if it climbed to an empty top word and `wake_parent`, wakes the parent, unless the
+/// group is being polled. In the live bits of a set of more than one level, a waker that made
+/// its leaf word non-empty names it in the woken slot instead of climbing, if the slot is empty
+/// ([`fill_slot`]).
+fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool, live: bool) {
     let mut at = index;
     for level in 0..header.plan.levels {
         let cell = &bits[header.plan.level_start[level] + at / BITS];
@@ -1460,6 +1557,10 @@ fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool) 
         if previous != 0 {
             // The word was already non-empty: whoever made it so climbs and wakes the parent
             // (module docs, "Why the protocol never loses a wake").
+            return;
+        }
+        if level == 0 && live && header.plan.levels > 1 && fill_slot(header, at / BITS) {
+            // The slot names the leaf word instead of the summary bits above it.
             return;
         }
         at /= BITS;
@@ -1470,6 +1571,29 @@ fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool) 
     if wake_parent && !header.polling.load(Ordering::Relaxed) {
         header.parent.wake();
     }
+}
+
+/// A waker that made a live leaf word non-empty, in a set of more than one level, names it in the
+/// woken slot instead of climbing, if the slot is empty: one compare-and-swap instead of one
+/// `fetch_or` per level above (module docs, "The woken slot"). Wakes the parent as a waker that
+/// set a bit in an empty top word does. `false` if the slot is full: the caller climbs.
+#[inline]
+fn fill_slot(header: &Header, word: usize) -> bool {
+    let woken = &header.woken;
+    // A plain load first, so that a full slot costs no failed compare-and-swap.
+    if woken.load(Ordering::Relaxed) != EMPTY
+        || woken
+            .compare_exchange(EMPTY, word, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+    {
+        return false;
+    }
+    // The compare-and-swap is this wake's last step up, as a top word's `fetch_or` is: it
+    // orders the load of the flag after a poll's end.
+    if !header.polling.load(Ordering::Relaxed) {
+        header.parent.wake();
+    }
+    true
 }
 
 /// A wake of child `index`: into the next-poll bits if the group is polling that very child
@@ -1483,12 +1607,13 @@ unsafe fn wake_child(header: NonNull<Header>, index: usize) {
     // SAFETY: per the contract; both word arrays are initialised atomics.
     unsafe {
         let h = header.as_ref();
-        let offset = if h.current.load(Ordering::Relaxed) == index {
-            h.plan.next_offset
-        } else {
+        let live = h.current.load(Ordering::Relaxed) != index;
+        let offset = if live {
             h.plan.live_offset
+        } else {
+            h.plan.next_offset
         };
-        mark(h, words(header, offset), index, true);
+        mark(h, words(header, offset), index, true, live);
     }
 }
 
@@ -1674,6 +1799,105 @@ mod tests {
         assert_eq!(set.next_taken(), Some(2));
     }
 
+    /// Counts the wakes of a parent waker, for the tests of a poll's end.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl futures_util::task::ArcWake for Count {
+        fn wake_by_ref(this: &alloc::sync::Arc<Self>) {
+            this.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn counting_parent() -> (alloc::sync::Arc<Count>, Waker) {
+        let count = alloc::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = futures_util::task::waker(count.clone());
+        (count, waker)
+    }
+
+    #[test]
+    fn a_sibling_wake_in_a_wide_set_names_its_leaf_word_and_a_round_takes_it_alone() {
+        let mut set = WakeSet::new(BITS * BITS + 1);
+        let (parent, parent_waker) = counting_parent();
+        set.register(&parent_waker);
+        set.begin_poll();
+        assert!(set.begin_child(7, true));
+        set.waker(BITS * 5 + 3).wake_by_ref();
+        assert_eq!(set.header().woken.load(Ordering::Relaxed), 5);
+        assert!(
+            !set.any_live(),
+            "the slot names the word: no summary bit was set"
+        );
+        assert!(set.snapshot_live());
+        assert_eq!(set.next_taken(), Some(BITS * 5 + 3));
+        assert_eq!(set.next_taken(), None);
+        assert_eq!(set.header().woken.load(Ordering::Relaxed), EMPTY);
+        assert!(!set.snapshot_live(), "nothing left");
+        assert_eq!(
+            parent.0.load(Ordering::Relaxed),
+            0,
+            "the poll serves its own wakes"
+        );
+        // A one-level set never fills its slot.
+        let mut small = WakeSet::new(BITS);
+        small.begin_poll();
+        small.waker(3).wake_by_ref();
+        assert_eq!(small.header().woken.load(Ordering::Relaxed), EMPTY);
+        assert!(small.any_live());
+    }
+
+    #[test]
+    fn wakes_into_a_named_word_stop_and_a_full_slot_makes_others_climb() {
+        let mut set = WakeSet::new(BITS * 3);
+        set.begin_poll();
+        assert!(set.begin_child(0, true));
+        set.waker(BITS * 2 + 1).wake_by_ref();
+        // Same word: it is non-empty, so the waker stops there.
+        set.waker(BITS * 2 + 5).wake_by_ref();
+        assert!(!set.any_live());
+        // Another word while the slot is full: the waker climbs.
+        set.waker(BITS + 4).wake_by_ref();
+        assert!(set.any_live());
+        // Woken again: its word is non-empty, it stops.
+        set.waker(BITS * 2 + 1).wake_by_ref();
+        assert!(set.snapshot_live());
+        let round: Vec<usize> = core::iter::from_fn(|| set.next_taken()).collect();
+        assert_eq!(round, [BITS + 4, BITS * 2 + 1, BITS * 2 + 5]);
+        assert!(!set.snapshot_live(), "nothing left");
+    }
+
+    #[test]
+    fn the_end_of_a_poll_announces_a_word_left_in_the_slot() {
+        let mut set = WakeSet::new(BITS + 1);
+        let (parent, parent_waker) = counting_parent();
+        set.register(&parent_waker);
+        {
+            let poll = set.poll();
+            // Another thread's wake after the poll's last round: it skips the parent.
+            poll.waker(BITS).wake_by_ref();
+            assert_eq!(poll.header().woken.load(Ordering::Relaxed), 1);
+            assert_eq!(parent.0.load(Ordering::Relaxed), 0);
+        }
+        assert_eq!(parent.0.load(Ordering::Relaxed), 1, "the end announced it");
+        assert_eq!(set.drain(), [BITS]);
+        // Outside a poll, the waker that fills the slot wakes the parent itself.
+        set.register(&parent_waker);
+        set.waker(5).wake_by_ref();
+        assert_eq!(parent.0.load(Ordering::Relaxed), 2);
+        assert_eq!(set.drain(), [5]);
+    }
+
+    #[test]
+    fn a_word_in_the_slot_whose_wake_was_forgotten_yields_nothing() {
+        let mut set = WakeSet::new(BITS * 2);
+        set.begin_poll();
+        assert!(set.begin_child(0, true));
+        set.waker(BITS + 9).wake_by_ref();
+        // The group polls that child before the next round: its wake is served.
+        assert!(set.begin_child(BITS + 9, true));
+        assert!(!set.snapshot_live(), "an empty named word is no work");
+        assert_eq!(set.header().woken.load(Ordering::Relaxed), EMPTY);
+    }
+
     #[test]
     fn the_largest_set_has_the_largest_vtable_and_one_more_child_is_refused() {
         // Plans only: nothing this large is allocated.
@@ -1829,6 +2053,20 @@ mod loom_models {
         racing_wakes_are_never_lost(BITS * 2, [3, BITS + 5]);
     }
 
+    /// Two wakes race into one leaf word of a two-level set: the first to make it non-empty
+    /// names it in the woken slot (or climbs), the other stops there; neither is lost.
+    #[test]
+    fn loom_racing_wakes_into_a_named_word() {
+        racing_wakes_are_never_lost(BITS * 2, [BITS + 1, BITS + 2]);
+    }
+
+    /// Two wakes of one child of a two-level set race: the poll takes it once, through the slot
+    /// or the summary bits.
+    #[test]
+    fn loom_racing_wakes_of_one_child_of_a_wide_set() {
+        racing_wakes_are_never_lost(BITS * 2, [BITS + 3, BITS + 3]);
+    }
+
     /// The poller forgets child 1's wake (as it does right before polling child 1) while threads
     /// wake child 1 and a child in another word: the other child's wake is never lost.
     #[test]
@@ -1938,6 +2176,28 @@ mod loom_models {
                 polled.contains(&(BITS + 3)) || next.contains(&(BITS + 3)),
                 "the other thread's wake was lost"
             );
+        });
+    }
+
+    /// The same for a wake that lands in the woken slot: a poll with rounds of a two-level set,
+    /// nothing woken before it, while another thread wakes a child at any moment. If the wake
+    /// fills the slot after the poll's last round, the poll's end must announce it: afterwards
+    /// the child was polled, or the parent was woken and the next poll takes it.
+    #[test]
+    fn loom_a_wake_in_the_slot_during_a_poll_is_announced_by_its_end() {
+        loom::model(|| {
+            let (parent, parent_waker, mut set) = parented(BITS * 2);
+            let other: Waker = (*set.waker(BITS + 3)).clone();
+            let thread = loom::thread::spawn(move || other.wake());
+            let polled = poll_with_rounds(&mut set, &parent_waker, None);
+            thread.join().unwrap();
+            if !polled.contains(&(BITS + 3)) {
+                assert!(
+                    parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0,
+                    "the wake was left in the slot, but the parent was not woken"
+                );
+                assert_eq!(drain(&mut set, &parent_waker), [BITS + 3]);
+            }
         });
     }
 
