@@ -144,11 +144,11 @@
 //! The slot names a word, not a child, so that a wake's first step stays the leaf `fetch_or`
 //! it always was. A slot that named the child, tried before that `fetch_or`, cost a link one
 //! compare-and-swap and the poll one `swap`, with no leaf word touched, and made chain over
-//! 16384 children cost 1.17× chain over 64 (this form: about 1.3–1.45×). But cross-thread
-//! wakes of 16384 and 131072 children read 6–82% slower in every alternating pair of
-//! benchmarks, even with the attempt allowed only after eight rounds in a row of one wake
-//! each, and when an instrumented build counted no fill at all; the same build with the
-//! attempt compiled out did not (BENCHMARKS.md). The cause was not found.
+//! 16384 children cost 1.17× chain over 64 (this form: 1.24–1.46× in alternating rounds).
+//! But cross-thread wakes of 16384 and 131072 children read 6–90% slower in every
+//! alternating pair of benchmarks, even with the attempt allowed only after eight rounds in a
+//! row of one wake each, and when an instrumented build counted no fill at all; the same build
+//! with the attempt compiled out did not (BENCHMARKS.md). The cause was not found.
 //!
 //! # Checking it
 //!
