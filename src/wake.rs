@@ -1550,6 +1550,11 @@ unsafe fn from_data<const K: u32>(data: *const ()) -> (NonNull<Header>, usize) {
 /// its leaf word non-empty names it in the woken slot instead of climbing, if the slot is empty
 /// ([`fill_slot`]).
 fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool, live: bool) {
+    // A slot filler wakes the parent as a climber would; only a waker (`wake_parent`) may fill.
+    debug_assert!(
+        wake_parent || !live,
+        "the poller marks only the next-poll bits"
+    );
     let mut at = index;
     for level in 0..header.plan.levels {
         let cell = &bits[header.plan.level_start[level] + at / BITS];
