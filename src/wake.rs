@@ -571,8 +571,9 @@ impl WakeSet {
         self.header().polling.store(false, Ordering::Relaxed);
     }
 
-    /// Reads both top words with read-modify-writes ([`WakeSet::end_poll`]): is any child marked
-    /// in the live or the next bits?
+    /// Reads both top words, and in a set of more than one level the woken slot, with
+    /// read-modify-writes ([`WakeSet::end_poll`]): is any child marked in the live or the next
+    /// bits?
     fn any_top(&self) -> bool {
         let h = self.header();
         let top = h.plan.level_start[h.plan.levels - 1];
