@@ -1692,6 +1692,29 @@ fn abort() -> ! {
     panic!("taskgroup: child waker reference count overflow");
 }
 
+/// A parent waker that counts its wakes, for the unit tests and the `loom` models. A std atomic
+/// even under `loom`: only the test thread reads it, after the model's threads are joined.
+#[cfg(test)]
+#[derive(Default)]
+struct Parent(std::sync::atomic::AtomicUsize);
+
+#[cfg(test)]
+impl futures_util::task::ArcWake for Parent {
+    fn wake_by_ref(this: &alloc::sync::Arc<Self>) {
+        this.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+impl Parent {
+    /// A new count, and the waker that adds to it.
+    fn waker() -> (alloc::sync::Arc<Parent>, Waker) {
+        let parent = alloc::sync::Arc::new(Parent::default());
+        let waker = futures_util::task::waker(parent.clone());
+        (parent, waker)
+    }
+}
+
 #[cfg(all(test, not(taskgroup_loom)))]
 mod tests {
     use super::*;
@@ -1805,25 +1828,10 @@ mod tests {
         assert_eq!(set.next_taken(), Some(2));
     }
 
-    /// Counts the wakes of a parent waker, for the tests of a poll's end.
-    struct Count(std::sync::atomic::AtomicUsize);
-
-    impl futures_util::task::ArcWake for Count {
-        fn wake_by_ref(this: &alloc::sync::Arc<Self>) {
-            this.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn counting_parent() -> (alloc::sync::Arc<Count>, Waker) {
-        let count = alloc::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
-        let waker = futures_util::task::waker(count.clone());
-        (count, waker)
-    }
-
     #[test]
     fn a_sibling_wake_in_a_wide_set_names_its_leaf_word_and_a_round_takes_it_alone() {
         let mut set = WakeSet::new(BITS * BITS + 1);
-        let (parent, parent_waker) = counting_parent();
+        let (parent, parent_waker) = Parent::waker();
         set.register(&parent_waker);
         set.begin_poll();
         assert!(set.begin_child(7, true));
@@ -1874,7 +1882,7 @@ mod tests {
     #[test]
     fn the_end_of_a_poll_announces_a_word_left_in_the_slot() {
         let mut set = WakeSet::new(BITS + 1);
-        let (parent, parent_waker) = counting_parent();
+        let (parent, parent_waker) = Parent::waker();
         set.register(&parent_waker);
         {
             let poll = set.poll();
@@ -1983,25 +1991,12 @@ mod loom_models {
     use super::*;
     use alloc::sync::Arc;
     use alloc::vec::Vec;
-    use futures_util::task::ArcWake;
-    use std::sync::atomic::AtomicUsize as StdAtomicUsize;
-
-    /// A parent waker that counts its wakes.
-    #[derive(Default)]
-    struct Parent(StdAtomicUsize);
-
-    impl ArcWake for Parent {
-        fn wake_by_ref(this: &Arc<Self>) {
-            this.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
 
     /// A set of `len` children, and a parent waker that counts its wakes. Nothing is
     /// registered yet: a poll registers the parent at its start, a lazy sweep at its end when
     /// it leaves nothing behind.
     fn parented(len: usize) -> (Arc<Parent>, Waker, WakeSet) {
-        let parent = Arc::new(Parent::default());
-        let waker = futures_util::task::waker(parent.clone());
+        let (parent, waker) = Parent::waker();
         (parent, waker, WakeSet::new(len))
     }
 
