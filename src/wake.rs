@@ -18,8 +18,9 @@
 //!   `k` bits and the index in those bits: no memory is read to know whose waker it is. (The
 //!   index used to be stored in a `u32` slot per child, which cost 4 bytes per child and, in a
 //!   large group, a cache miss at every wake.) Cloning a child waker bumps the header's
-//!   reference count; no waker ever allocates. The poller-only epochs sit where the slots were,
-//!   so the words that wakers write stay off the header's cache lines, as before.
+//!   reference count, which has a cache line of its own (see [`Header`]); no waker ever
+//!   allocates. The poller-only epochs sit where the slots were, so the words that wakers
+//!   write stay off the header's cache lines, as before.
 //! * The **live bits** form a hierarchical bitset: level 0 has one bit per child, level `k + 1`
 //!   one bit per word of level `k`, up to a top level of one word. Waking child `i` sets its bit
 //!   and, only when that word was empty, the summary bit above it, and so on; only a waker that
@@ -164,7 +165,7 @@
 
 use core::alloc::Layout;
 use core::marker::PhantomData;
-use core::mem::ManuallyDrop;
+use core::mem::{size_of, ManuallyDrop, MaybeUninit};
 use core::ops::Deref;
 use core::ptr::NonNull;
 #[cfg(not(taskgroup_loom))]
@@ -228,15 +229,41 @@ const MAX_SHIFT: u32 = 31;
 /// alignment, at most `2^MAX_SHIFT`.
 pub(crate) const MAX_CHILDREN: usize = 1 << MAX_SHIFT;
 
-/// Shared state at the start of the allocation.
+/// Bytes in a cache line (64 on the machines we measure; a larger line only shares more).
+const LINE: usize = 64;
+
+/// Shared state at the start of the allocation: the state the poller writes and wakers read
+/// ([`Shared`]), then the reference count on a cache line of its own.
+///
+/// A wake from another thread gives up its waker, a decrement of the count, while the poller
+/// writes `current` at every child it polls. With both on one line, each such wake waited for
+/// the line to come back from the poller: `perf` put 83–87% of the waker's samples on the
+/// decrement in cross-thread over a `Vec` of 16384 (BENCHMARKS.md, "What changed"). The padding
+/// keeps the header's alignment at a word's, so a small set stays an ordinary allocation; the
+/// count has a line of its own whenever the set is aligned to a line (64 children or more).
+#[repr(C)]
+struct Header {
+    shared: Shared,
+    _before_refs: [MaybeUninit<u8>; REFS_PAD],
+    /// Number of owners: the group's [`WakeSet`] counts one, each live cloned child waker one.
+    /// Whoever decrements it to zero frees the allocation.
+    refs: AtomicUsize,
+    _after_refs: [MaybeUninit<u8>; LINE - size_of::<AtomicUsize>()],
+}
+
+/// Padding from the end of [`Shared`] to the next cache line.
+const REFS_PAD: usize = size_of::<Shared>().next_multiple_of(LINE) - size_of::<Shared>();
+
+// The count starts a line of the header and nothing else shares that line.
+const _: () =
+    assert!(core::mem::offset_of!(Header, refs) % LINE == 0 && size_of::<Header>() % LINE == 0);
+
+/// The header's fields other than the reference count ([`Header`]).
 ///
 /// Everything in it is either immutable after construction or an atomic, so `&Header` may be
 /// formed from any thread that holds a reference count.
 #[repr(C)]
-struct Header {
-    /// Number of owners: the group's [`WakeSet`] counts one, each live cloned child waker one.
-    /// Whoever decrements it to zero frees the allocation.
-    refs: AtomicUsize,
+struct Shared {
     /// The waker of the task that polls the group. Registered at the start of every poll of the
     /// set, and at the end of a lazy sweep that leaves nothing behind (module docs, "Wakes
     /// during a lazy sweep"); taken and woken by the child wake that makes the ready set
@@ -266,6 +293,15 @@ struct Header {
     len: usize,
     /// Where everything else sits in the allocation; immutable.
     plan: Plan,
+}
+
+/// The fields of [`Shared`] read as the header's own (`h.current`, `h.plan`).
+impl Deref for Header {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 /// Word counts and offsets for a set of `len` children.
@@ -394,10 +430,12 @@ impl WakeSet {
         // offset 0 (aligned, since the layout's alignment is at least `Header`'s), followed by
         // `len` `AtomicU8`s and three arrays of `plan.words` `AtomicUsize`s at the recorded
         // offsets, each in bounds and aligned by `Layout::extend`. We initialise every one of
-        // them before any reference to them is formed.
+        // them before any reference to them is formed. The header is written field by field
+        // through raw pointers (no reference to the uninitialised header is made); its padding
+        // fields are `MaybeUninit` and may stay uninitialised.
         unsafe {
-            header.as_ptr().write(Header {
-                refs: AtomicUsize::new(1),
+            let at = header.as_ptr();
+            (&raw mut (*at).shared).write(Shared {
                 parent: AtomicWaker::new(),
                 current: AtomicUsize::new(usize::MAX),
                 woken: AtomicUsize::new(EMPTY),
@@ -406,6 +444,7 @@ impl WakeSet {
                 len,
                 plan,
             });
+            (&raw mut (*at).refs).write(AtomicUsize::new(1));
             for offset in [plan.live_offset, plan.next_offset, plan.taken_offset] {
                 let words = base.as_ptr().add(offset).cast::<AtomicUsize>();
                 for w in 0..plan.words {
