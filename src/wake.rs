@@ -240,7 +240,7 @@ const LINE: usize = 64;
 /// the line to come back from the poller: `perf` put 83–87% of the waker's samples on the
 /// decrement in cross-thread over a `Vec` of 16384 (BENCHMARKS.md, "What changed"). The padding
 /// keeps the header's alignment at a word's, so a small set stays an ordinary allocation; the
-/// count has a line of its own whenever the set is aligned to a line (64 children or more).
+/// count has a line of its own whenever the set is aligned to a line (more than 32 children).
 #[repr(C)]
 struct Header {
     shared: Shared,
