@@ -6,6 +6,10 @@
 //! * `ready`: every child is ready on its first poll.
 //! * `yield`: every child wakes itself (`cx.waker().wake_by_ref()`) and returns `Pending` once,
 //!   then is ready on its next poll.
+//! * `yield-kept`: every child wakes itself and returns `Pending` [`YIELDS`] times, then is
+//!   ready; child 0 also keeps a clone of its waker until it is done. That clone makes
+//!   taskgroup's wake set, so from the second poll on the self-wakes go through it, as they do
+//!   in a group where some children wait on timers or I/O while others yield.
 //! * `fail` (fallible combinators only): the last child returns `Err` on its first poll; every
 //!   other child stays pending without waking anyone. Measured: time until the combinator returns
 //!   the error, with every sibling dropped.
@@ -50,9 +54,15 @@ enum Behavior {
     YieldOnce,
     /// `Ready(Err(value))` on the first poll.
     Fail,
+    /// Wakes itself and returns `Pending` on its first [`YIELDS`] polls, then `Ready(Ok(value))`;
+    /// with `keep`, also holds a clone of its waker from its first poll until it is ready.
+    YieldKeeping { keep: bool },
     /// `Pending` on every poll, without waking anyone.
     Pending,
 }
+
+/// How many times a child of `yield-kept` yields.
+const YIELDS: u8 = 4;
 
 /// How a child's output is made: `Result<u64, u64>` for the fallible combinators, plain `u64`
 /// for the infallible ones.
@@ -86,6 +96,10 @@ impl Outcome for u64 {
 struct Child<O> {
     behavior: Behavior,
     yielded: bool,
+    /// Yields so far (`yield-kept`).
+    yields: u8,
+    /// The waker clone a keeping child holds (`yield-kept`).
+    kept: Option<Waker>,
     value: u64,
     output: PhantomData<fn() -> O>,
 }
@@ -95,6 +109,8 @@ impl<O> Child<O> {
         Child {
             behavior,
             yielded: false,
+            yields: 0,
+            kept: None,
             value,
             output: PhantomData,
         }
@@ -116,6 +132,18 @@ impl<O: Outcome> Future for Child<O> {
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
+            Behavior::YieldKeeping { .. } if this.yields == YIELDS => {
+                this.kept = None;
+                Poll::Ready(O::ok(this.value))
+            }
+            Behavior::YieldKeeping { keep } => {
+                if keep && this.kept.is_none() {
+                    this.kept = Some(cx.waker().clone());
+                }
+                this.yields += 1;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             Behavior::Fail => Poll::Ready(O::err(this.value)),
             Behavior::Pending => Poll::Pending,
         }
@@ -127,6 +155,7 @@ impl<O: Outcome> Future for Child<O> {
 enum Workload {
     Ready,
     Yield,
+    YieldKept,
     Fail,
 }
 
@@ -135,6 +164,7 @@ impl Workload {
         match self {
             Workload::Ready => "ready",
             Workload::Yield => "yield",
+            Workload::YieldKept => "yield-kept",
             Workload::Fail => "fail",
         }
     }
@@ -148,6 +178,7 @@ fn children<O>(workload: Workload, n: usize) -> Vec<Child<O>> {
             let behavior = match workload {
                 Workload::Ready => Behavior::Ready,
                 Workload::Yield => Behavior::YieldOnce,
+                Workload::YieldKept => Behavior::YieldKeeping { keep: i == 0 },
                 Workload::Fail if i + 1 == n => Behavior::Fail,
                 Workload::Fail => Behavior::Pending,
             };
@@ -271,7 +302,9 @@ impl Implementation for FuturesJoinAll {
 
 fn expected(workload: Workload, n: usize) -> Summary {
     match workload {
-        Workload::Ready | Workload::Yield => Summary::Sum((0..n as u64).sum()),
+        Workload::Ready | Workload::Yield | Workload::YieldKept => {
+            Summary::Sum((0..n as u64).sum())
+        }
         Workload::Fail => Summary::Failed(n as u64 - 1),
     }
 }
@@ -324,6 +357,17 @@ fn yield_once(c: &mut Criterion) {
     group.finish();
 }
 
+fn yield_kept(c: &mut Criterion) {
+    let mut group = c.benchmark_group(Workload::YieldKept.name());
+    for n in SIZES {
+        bench_one::<TaskgroupTryJoin>(&mut group, Workload::YieldKept, n);
+        bench_one::<FuturesTryJoinAll>(&mut group, Workload::YieldKept, n);
+        bench_one::<TaskgroupJoin>(&mut group, Workload::YieldKept, n);
+        bench_one::<FuturesJoinAll>(&mut group, Workload::YieldKept, n);
+    }
+    group.finish();
+}
+
 fn fail(c: &mut Criterion) {
     let mut group = c.benchmark_group(Workload::Fail.name());
     for n in SIZES {
@@ -335,12 +379,12 @@ fn fail(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // About 3 s per bench (28 benches): the whole run stays near 2 minutes on 2 cores.
+    // About 3 s per bench (40 benches): the whole run stays near 2.5 minutes on 2 cores.
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .nresamples(20_000);
-    targets = ready, yield_once, fail
+    targets = ready, yield_once, yield_kept, fail
 }
 criterion_main!(benches);

@@ -523,13 +523,10 @@ impl<E> Core<E> {
             // own wakes wait for the next poll. Every child is polled at most once per poll, so
             // a poll polls at most as many children as the group holds; a round that polls
             // nobody ends the poll.
-            let mut first_round = true;
             'rounds: loop {
                 let mut polled = false;
                 while let Some(index) = wakes.next_taken() {
-                    if !wakes.begin_child(index, first_round) {
-                        continue;
-                    }
+                    wakes.begin_child(index);
                     polled = true;
                     let waker = wakes.waker(index);
                     let due_left = || wakes.taken_len();
@@ -541,7 +538,6 @@ impl<E> Core<E> {
                 if over || !wakes.snapshot_live() {
                     break;
                 }
-                first_round = false;
             }
             // A group that completes or fails lets go of the set after this poll
             // (`poll_sweeps`): its end has nobody to wake.

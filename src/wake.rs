@@ -30,14 +30,14 @@
 //!   one level, a waker that made a leaf word non-empty first tries to name that word in the
 //!   header's **woken slot** instead of climbing: one compare-and-swap in place of the climb
 //!   (see "The woken slot" below).
-//! * The **next bits** have the same shape and protocol as the live bits. A wake of the child
-//!   the group is polling right now (the header's `current`), a self-wake, goes there: it is due
-//!   at the next poll of the group, never in a later round of the current one. Every other wake
-//!   goes to the live bits.
+//! * The **next bits** have the same shape as the live bits, and only the poller writes them:
+//!   they hold the children due at the next poll of the group, never in a later round of the
+//!   current one.
 //! * The **poll epochs** say in which poll of the group each child was last polled (modulo 255:
 //!   a child last polled exactly 255 polls ago looks polled, which only delays it by one poll);
-//!   a child woken again after its poll in the current poll is moved to the next bits instead of
-//!   being polled twice. Only the poller reads or writes them.
+//!   a child woken again after its poll in the current poll (by a sibling, by another thread
+//!   or by itself) is moved to the next bits when a round takes it, instead of being polled
+//!   twice. Only the poller reads or writes them.
 //! * The **taken bits** are the poller's private copy, same shape as the live bits. At the start of
 //!   a sweep the poller swaps the live words it can reach from the top down to zero and ORs them
 //!   into the taken bits: that is the snapshot of "children woken before the sweep began". The
@@ -47,11 +47,21 @@
 //!   children: those a lazy sweep booked for the next poll (see [`LazySweep`]), and the rest of
 //!   a sweep cut short by a panic; the next poll visits them with its snapshot.
 //!
-//! Only the owner of the [`WakeSet`] (the group, through `&mut`) touches the taken bits and the
-//! epochs; wakers touch only the live and next bits, read `current`, and use the parent
-//! [`AtomicWaker`] and the reference count. The taken bits
-//! are atomics used with `Relaxed` loads and stores, which costs the same as plain memory on the
-//! targets we care about and keeps the code free of `UnsafeCell` aliasing arguments.
+//! Every wake goes to the live bits, a self-wake too: a waker reads nothing that the poller
+//! writes per child. Wakes used to tell a self-wake by the child the group was polling, named
+//! in the header, and send it to the next bits directly. That read cost a wake from another
+//! thread a cache miss whenever the poller had polled a child since: cross-thread wakes of
+//! 16384 children took 26–33 ns each in a harness outside the suite, and 16–17 without the
+//! read (BENCHMARKS.md, "What changed"). A self-wake now costs its child one more round of the
+//! poll (the round takes it and moves it to the next bits), which no poll serving only
+//! siblings' and other threads' wakes pays.
+//!
+//! Only the owner of the [`WakeSet`] (the group, through `&mut`) touches the taken and next bits
+//! and the epochs; wakers touch only the live bits and the woken slot, and use the parent
+//! [`AtomicWaker`] and the reference count. The poller's own words are atomics used with
+//! `Relaxed` loads and stores (and the swaps that take the next bits as they take the live
+//! ones), which costs the same as plain memory on the targets we care about and keeps the code
+//! free of `UnsafeCell` aliasing arguments.
 //!
 //! # Why the protocol never loses a wake
 //!
@@ -68,25 +78,27 @@
 //! # Wakes during a poll
 //!
 //! While the group is polled, a waker that climbs to an empty top word does not wake the parent:
-//! the poll takes the live bits again in its next round, and a wake it leaves behind (a
-//! self-wake in the next bits, or one that lands after the last round) is announced by the end
+//! the poll takes the live bits again in its next round, and a wake it leaves behind (a child
+//! moved to the next bits, or a wake that lands after the last round) is announced by the end
 //! of the poll, which clears the header's `polling` flag and wakes the parent if either top word
 //! is non-empty. This saves an `AtomicWaker` wake (two read-modify-writes, and a clone of the
 //! parent waker at the next registration) for every wake a poll serves itself: each link of a
 //! chain of children waking one another, for instance.
 //!
-//! The waker's last step up is an `AcqRel` `fetch_or` on a top word, then it loads the flag.
-//! The end of the poll stores `false` to the flag, then reads both top words with `AcqRel`
-//! read-modify-writes (`fetch_or(0)`), not loads. Two read-modify-writes of one word are
+//! The waker's last step up is an `AcqRel` `fetch_or` on the live top word, then it loads the
+//! flag. The end of the poll stores `false` to the flag, then reads the live top word with an
+//! `AcqRel` read-modify-write (`fetch_or(0)`), not a load (the next bits' top word, which only
+//! the poller writes, it loads). Two read-modify-writes of one word are
 //! ordered, each reading the other's result or the one before it: if the poll's comes second,
 //! it sees the waker's bit (or a round of the poll took it before, and served the child); if
 //! the waker's comes second, it reads from the poll's, which is a release, so the store of
 //! `false` happens before the waker's load of the flag, and the waker wakes the parent itself
 //! (possibly both, which costs a spurious wake). So neither side needs a `SeqCst` fence: the
-//! waker pays nothing for the flag beyond one load, and the poll two uncontended
-//! read-modify-writes. The `loom` model `loom_wakes_during_a_poll_are_announced_by_its_end`
+//! waker pays nothing for the flag beyond one load, and the poll one uncontended
+//! read-modify-write (two in a set with a woken slot, below). The `loom` model `loom_wakes_during_a_poll_are_announced_by_its_end`
 //! checks it, and every other model runs its sweeps through the same poll guard; with the
-//! poll's read-modify-writes turned into `Acquire` loads, six of the models fail.
+//! poll's read-modify-writes (the live top word's and the woken slot's) turned into `Acquire`
+//! loads, nine of the twelve models fail.
 //!
 //! # Wakes during a lazy sweep
 //!
@@ -95,7 +107,7 @@
 //! nothing is registered. Wakes of the set's wakers during the rest of the sweep (a sibling
 //! waking a child polled before it, or a scoped thread) leave the parent alone, like wakes
 //! during a poll of the set. The sweep's end then does what a poll's end does, and one thing
-//! more: it clears the flag and reads both top words with read-modify-writes; if they hold
+//! more: it clears the flag and reads the top words as a poll's end does; if they hold
 //! work, it wakes the parent *by reference* and registers nothing, because the next poll is
 //! coming anyway and registers at its start; only if they are empty does it register the
 //! parent, then read the top words again the same way (a waker that climbed between the two
@@ -118,7 +130,7 @@
 //! A wake through the live bits costs one `fetch_or` per level it climbs, and the snapshot that
 //! takes it one `swap` per level it descends: a chain of children waking one another, one wake
 //! per round, paid six read-modify-writes per link at 16384 children against two at 64. So a
-//! set of more than one level keeps one more word in the header, next to `current`. A waker
+//! set of more than one level keeps one more word in the header. A waker
 //! whose `fetch_or` made a live leaf word non-empty names that word there, by a compare-and-swap
 //! from [`EMPTY`], instead of climbing; if the slot is full, it climbs as before. A waker that
 //! filled the slot wakes the parent unless the group is being polled, as one that set a bit in
@@ -136,10 +148,9 @@
 //! whichever way the poller takes it first yields its bits, and the other finds it empty. The
 //! end of a poll, and of a lazy sweep, reads the slot with a `fetch_or(0)` as it reads the top
 //! words, for the same reason as there: the waker's compare-and-swap is its last step before
-//! it loads the `polling` flag. Self-wakes (the next bits) always climb, and a one-level set
-//! never fills its slot: there a wake is one `fetch_or` already. The model
-//! `loom_a_wake_in_the_slot_during_a_poll_is_announced_by_its_end` fails if the end reads the
-//! slot with a load instead, or not at all; six models fail if a waker that filled the slot
+//! it loads the `polling` flag. A one-level set never fills its slot: there a wake is one
+//! `fetch_or` already. With the end reading the slot with a load instead, six models fail
+//! (`loom_a_wake_in_the_slot_during_a_poll_is_announced_by_its_end` among them); six fail if a waker that filled the slot
 //! does not wake the parent.
 //!
 //! The slot names a word, not a child, so that a wake's first step stays the leaf `fetch_or`
@@ -158,9 +169,11 @@
 //! the cfg has the crate's name so that dependencies with `loom` support of their own stay as
 //! they are). Under `loom` the parent's waker cell is loom's model of an `AtomicWaker`, so that
 //! the models interleave other threads with its registration and its wakes. Every interleaving
-//! takes about ten minutes on two cores, so CI bounds the preemptions per execution
-//! (`LOOM_MAX_PREEMPTIONS=4`: 76–114 s for the twelve models here, 9 s before the woken slot
-//! added its steps to a wake), which still fails six models for the mutation above.
+//! takes longer than CI can wait (an unbounded run did not finish in fifteen minutes on two
+//! cores), so CI bounds the preemptions per execution
+//! (`LOOM_MAX_PREEMPTIONS=4`: 22 s for the twelve models here since a wake no longer reads
+//! which child the group is polling, 76–114 s before that, 9 s before the woken slot added its
+//! steps to a wake), which still fails nine models for the mutation above.
 //! The cross-thread tests exercise the protocols under real threads and Miri.
 
 use core::alloc::Layout;
@@ -236,11 +249,15 @@ const LINE: usize = 64;
 /// ([`Shared`]), then the reference count on a cache line of its own.
 ///
 /// A wake from another thread gives up its waker, a decrement of the count, while the poller
-/// writes `current` at every child it polls. With both on one line, each such wake waited for
-/// the line to come back from the poller: `perf` put 83–87% of the waker's samples on the
-/// decrement in cross-thread over a `Vec` of 16384 (BENCHMARKS.md, "What changed"). The padding
-/// keeps the header's alignment at a word's, so a small set stays an ordinary allocation; the
-/// count has a line of its own whenever the set is aligned to a line (more than 32 children).
+/// writes the poll epochs, which follow the header, at every child it polls, and the header's
+/// other fields at every poll. With the count on a line the poller writes, each such wake waits
+/// for the line to come back from the poller. When the count shared the header's first line
+/// with a field the poller wrote at every child, `perf` put 83–87% of the waker's samples on the
+/// decrement in cross-thread over a `Vec` of 16384; with the count unpadded at the header's end,
+/// next to the epochs, a harness's cross-thread wakes took 30 ns each against 16–17 with this
+/// layout (BENCHMARKS.md, "What changed"). The padding keeps the header's alignment at a
+/// word's, so a small set stays an ordinary allocation; the count has a line of its own
+/// whenever the set is aligned to a line (more than 32 children).
 #[repr(C)]
 struct Header {
     shared: Shared,
@@ -270,11 +287,6 @@ struct Shared {
     /// non-empty; taken and dropped when the group lets go of the set, so a late child wake is
     /// a no-op for the task.
     parent: AtomicWaker,
-    /// The child the group is polling right now, or `usize::MAX`. A wake of that child is a
-    /// self-wake: it goes to the `next` bits, due at the group's next poll, instead of the live
-    /// bits that later rounds of the current poll take. Read with `Relaxed`: a stale value only
-    /// routes a wake to the other set, and both are taken at the start of every poll.
-    current: AtomicUsize,
     /// The woken slot: in a set of more than one level, a leaf word of the live bits that a
     /// waker made non-empty without setting the summary bits above it, or [`EMPTY`] (module
     /// docs, "The woken slot"). Filled by a waker's compare-and-swap, emptied only by the
@@ -295,7 +307,7 @@ struct Shared {
     plan: Plan,
 }
 
-/// The fields of [`Shared`] read as the header's own (`h.current`, `h.plan`).
+/// The fields of [`Shared`] read as the header's own (`h.woken`, `h.plan`).
 impl Deref for Header {
     type Target = Shared;
 
@@ -316,7 +328,7 @@ struct Plan {
     words: usize,
     /// Byte offset of the live words from the start of the allocation.
     live_offset: usize,
-    /// Byte offset of the next-poll words (self-wakes) from the start of the allocation.
+    /// Byte offset of the next-poll words (poller only) from the start of the allocation.
     next_offset: usize,
     /// Byte offset of the taken words from the start of the allocation.
     taken_offset: usize,
@@ -394,6 +406,9 @@ pub(crate) struct WakeSet {
     /// cursor, so once the cursor is used up the round is, without a look at the taken bits.
     /// Poller-private.
     taken_clear: bool,
+    /// A round after the poll's first is under way: a child whose leaf word enters the cursor
+    /// may have been polled in this poll already ([`WakeSet::defer_polled`]). Poller-private.
+    later_round: bool,
 }
 
 // SAFETY: the allocation is only reached through `&Header` (atomics, an `AtomicWaker`, which is
@@ -411,6 +426,7 @@ impl WakeSet {
             cursor_base: 0,
             cursor_bits: 0,
             taken_clear: false,
+            later_round: false,
         }
     }
 
@@ -437,7 +453,6 @@ impl WakeSet {
             let at = header.as_ptr();
             (&raw mut (*at).shared).write(Shared {
                 parent: AtomicWaker::new(),
-                current: AtomicUsize::new(usize::MAX),
                 woken: AtomicUsize::new(EMPTY),
                 polling: AtomicBool::new(false),
                 epoch: AtomicU8::new(0),
@@ -518,6 +533,7 @@ impl WakeSet {
     pub(crate) fn begin_poll(&mut self) {
         self.restore_cursor();
         self.taken_clear = false;
+        self.later_round = false;
         let h = self.header();
         // Before the snapshot, so that a wake the snapshot misses either sees the flag and is
         // caught by `end_poll`, or does not and wakes the parent. Either is correct, so the
@@ -526,7 +542,6 @@ impl WakeSet {
         h.polling.store(true, Ordering::Relaxed);
         let epoch = h.epoch.load(Ordering::Relaxed).wrapping_add(1).max(1);
         h.epoch.store(epoch, Ordering::Relaxed);
-        h.current.store(usize::MAX, Ordering::Relaxed);
         let top = h.plan.levels - 1;
         self.take_word(self.next_poll(), top, 0);
         self.take_word(self.live(), top, 0);
@@ -570,10 +585,11 @@ impl WakeSet {
     /// Ends a poll: clears the polling flag, then wakes the parent if a wake that skipped it
     /// left work behind (a child in the live or the next bits).
     ///
-    /// The top words are read with release read-modify-writes after the store to the flag, not
-    /// with loads: a waker whose `fetch_or` on a top word comes after this one in that word's
-    /// order reads from it, so it sees the flag clear and wakes the parent itself; one whose
-    /// `fetch_or` comes before is seen here (module docs, "Wakes during a poll").
+    /// The live top word is read with a release read-modify-write after the store to the flag,
+    /// not with a load: a waker whose `fetch_or` on it comes after this one in that word's order
+    /// reads from it, so it sees the flag clear and wakes the parent itself; one whose
+    /// `fetch_or` comes before is seen here (module docs, "Wakes during a poll"). The woken slot
+    /// is read the same way; the next bits, which only the poller writes, with a load.
     pub(crate) fn end_poll(&self) {
         let h = self.header();
         h.polling.store(false, Ordering::Relaxed);
@@ -610,14 +626,14 @@ impl WakeSet {
         self.header().polling.store(false, Ordering::Relaxed);
     }
 
-    /// Reads both top words, and in a set of more than one level the woken slot, with
-    /// read-modify-writes ([`WakeSet::end_poll`]): is any child marked in the live or the next
-    /// bits?
+    /// Reads the live top word, and in a set of more than one level the woken slot, with
+    /// read-modify-writes ([`WakeSet::end_poll`]), and the next-poll top word, which only the
+    /// poller writes, with a load: is any child marked in the live or the next bits?
     fn any_top(&self) -> bool {
         let h = self.header();
         let top = h.plan.level_start[h.plan.levels - 1];
-        self.live()[top].fetch_or(0, Ordering::AcqRel) != 0
-            || self.next_poll()[top].fetch_or(0, Ordering::AcqRel) != 0
+        self.next_poll()[top].load(Ordering::Relaxed) != 0
+            || self.live()[top].fetch_or(0, Ordering::AcqRel) != 0
             // `fetch_or(0)` leaves any value, `EMPTY` included, as it is. A one-level set never
             // fills its slot ([`mark`]).
             || (h.plan.levels > 1 && h.woken.fetch_or(0, Ordering::AcqRel) != EMPTY)
@@ -636,6 +652,7 @@ impl WakeSet {
             self.cursor_bits, 0,
             "a round starts once the snapshot is used up"
         );
+        self.later_round = true;
         let h = self.header();
         let live = self.live();
         let mut level = h.plan.levels - 1;
@@ -650,7 +667,7 @@ impl WakeSet {
             // or announced by the poll's end.
             if live[h.plan.level_start[level]].load(Ordering::Relaxed) == 0 {
                 self.cursor_base = leaf * BITS;
-                self.cursor_bits = bits;
+                self.cursor_bits = self.defer_polled(leaf, bits);
                 self.taken_clear = true;
                 return true;
             }
@@ -669,7 +686,7 @@ impl WakeSet {
             }
             if level == 0 {
                 self.cursor_base = word * BITS;
-                self.cursor_bits = bits;
+                self.cursor_bits = self.defer_polled(word, bits);
                 self.taken_clear = true;
                 return true;
             }
@@ -725,38 +742,71 @@ impl WakeSet {
         true
     }
 
-    /// Before polling child `index` in the current poll: `false` if it was polled in this poll
-    /// already (its new wake is then moved to the next poll); else records the poll, forgets a
-    /// wake the child got before its turn (this poll serves it), and marks it as the child being
-    /// polled, so that its own wakes go to the next poll. It stays marked after its poll, which
-    /// is right too: any later wake of it in this poll is also for the next poll. In the first
-    /// round of a poll no child can have been polled in it yet, so the check is skipped.
+    /// Before polling child `index` (returned by [`WakeSet::next_taken`]) in the current poll:
+    /// records the poll and forgets a wake the child got before its turn (this poll serves it).
     #[inline]
-    pub(crate) fn begin_child(&self, index: usize, first_round: bool) -> bool {
-        let h = self.header();
-        let now = h.epoch.load(Ordering::Relaxed);
-        let epoch = &self.epochs()[index];
-        if !first_round && epoch.load(Ordering::Relaxed) == now {
-            // Woken again by a sibling (or another thread) after its poll in this poll.
-            mark(h, self.next_poll(), index, false, false);
-            return false;
-        }
-        epoch.store(now, Ordering::Relaxed);
+    pub(crate) fn begin_child(&self, index: usize) {
+        let now = self.header().epoch.load(Ordering::Relaxed);
+        self.epochs()[index].store(now, Ordering::Relaxed);
         self.forget_wake(index);
-        h.current.store(index, Ordering::Relaxed);
-        true
+    }
+
+    /// In a round after the poll's first, moves the children of `bits` (leaf word `word`) that
+    /// this poll polled already to the next-poll bits, and returns the others: a child woken
+    /// after its poll, by a sibling, another thread or itself, is due at the next poll, not
+    /// again in this one. In the first round no child can have been polled in this poll yet.
+    /// One byte load per child, and nothing more per child moved: a child that wakes itself at
+    /// every poll costs the round no visit of its own.
+    ///
+    /// The common case, nobody polled yet, is a loop of branches with no data flowing out of
+    /// it, so the poll of the first child need not wait for the epochs' loads (a chain's next
+    /// link is a cache miss away in a large group).
+    #[inline]
+    fn defer_polled(&self, word: usize, bits: usize) -> usize {
+        if !self.later_round {
+            return bits;
+        }
+        let now = self.header().epoch.load(Ordering::Relaxed);
+        let epochs = &self.epochs()[word * BITS..];
+        let mut rest = bits;
+        while rest != 0 {
+            let bit = rest.trailing_zeros() as usize;
+            if epochs[bit].load(Ordering::Relaxed) == now {
+                return self.defer_polled_from(word, bits, rest);
+            }
+            rest &= rest - 1;
+        }
+        bits
+    }
+
+    /// The rest of [`WakeSet::defer_polled`] once it met a polled child: `rest` holds that
+    /// child's bit and every higher bit still to check.
+    fn defer_polled_from(&self, word: usize, bits: usize, mut rest: usize) -> usize {
+        let now = self.header().epoch.load(Ordering::Relaxed);
+        let epochs = &self.epochs()[word * BITS..];
+        let mut polled = 0;
+        while rest != 0 {
+            let bit = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            polled |= usize::from(epochs[bit].load(Ordering::Relaxed) == now) << bit;
+        }
+        self.add_bits(self.next_poll(), 0, word, polled);
+        bits & !polled
     }
 
     /// Removes and returns the lowest taken child index, or `None` when the snapshot is used up.
     ///
     /// Children come one leaf word at a time: the lowest non-empty taken leaf word moves into the
     /// cursor (its summary bits cleared as it empties), and its children are handed out from
-    /// there. If polling a returned child panics, the rest of the cursor goes back into the taken
+    /// there; in a round after the poll's first, those this poll polled already go to the next
+    /// poll instead ([`WakeSet::defer_polled`]). If polling a returned child panics, the rest of the cursor goes back into the taken
     /// bits at the next [`WakeSet::begin_poll`], so the remaining snapshot is served then.
     #[inline]
     pub(crate) fn next_taken(&mut self) -> Option<usize> {
-        if self.cursor_bits == 0 && (self.taken_clear || !self.load_cursor()) {
-            return None;
+        while self.cursor_bits == 0 {
+            if self.taken_clear || !self.load_cursor() {
+                return None;
+            }
         }
         let bit = self.cursor_bits.trailing_zeros() as usize;
         self.cursor_bits &= self.cursor_bits - 1;
@@ -795,7 +845,7 @@ impl WakeSet {
             at /= BITS;
         }
         self.cursor_base = word * BITS;
-        self.cursor_bits = bits;
+        self.cursor_bits = self.defer_polled(word, bits);
         true
     }
 
@@ -812,27 +862,33 @@ impl WakeSet {
     /// ORs `bits` into taken word `word` (its index within `level`) and sets the summary bits
     /// above it, climbing only while the words it adds to were empty.
     fn add_taken(&self, level: usize, word: usize, bits: usize) {
+        self.add_bits(self.taken(), level, word, bits);
+    }
+
+    /// [`WakeSet::add_taken`] for either of the poller's own hierarchies, the taken or the
+    /// next-poll bits: plain loads and stores, since no waker touches them.
+    #[inline]
+    fn add_bits(&self, words: &[AtomicUsize], level: usize, word: usize, bits: usize) {
         let h = self.header();
-        let cell = &self.taken()[h.plan.level_start[level] + word];
+        let cell = &words[h.plan.level_start[level] + word];
         let before = cell.load(Ordering::Relaxed);
         cell.store(before | bits, Ordering::Relaxed);
         if before == 0 {
-            self.add_taken_summary(level, word);
+            self.add_summary(words, level, word);
         }
     }
 
-    /// The climb of [`WakeSet::add_taken`] once word `word` of `level` went from empty to
+    /// The climb of [`WakeSet::add_bits`] once word `word` of `level` went from empty to
     /// non-empty: sets its summary bit, and so on up while the words it adds to were empty. Out
     /// of line: most additions land in a word that was already reachable.
     #[inline(never)]
-    fn add_taken_summary(&self, level: usize, mut word: usize) {
+    fn add_summary(&self, words: &[AtomicUsize], level: usize, mut word: usize) {
         let h = self.header();
-        let taken = self.taken();
         for level in level + 1..h.plan.levels {
             // Each level up holds one bit per word of the level below.
             let add = 1 << (word % BITS);
             word /= BITS;
-            let cell = &taken[h.plan.level_start[level] + word];
+            let cell = &words[h.plan.level_start[level] + word];
             let before = cell.load(Ordering::Relaxed);
             cell.store(before | add, Ordering::Relaxed);
             if before != 0 {
@@ -1584,27 +1640,22 @@ unsafe fn from_data<const K: u32>(data: *const ()) -> (NonNull<Header>, usize) {
     (unsafe { NonNull::new_unchecked(header) }, data.addr() & low)
 }
 
-/// Marks child `index` in the bit hierarchy `bits` (the live bits if `live`, else the next-poll
-/// bits); if it climbed to an empty top word and `wake_parent`, wakes the parent, unless the
-/// group is being polled. In the live bits of a set of more than one level, a waker that made
-/// its leaf word non-empty names it in the woken slot instead of climbing, if the slot is empty
-/// ([`fill_slot`]).
-fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool, live: bool) {
-    // A slot filler wakes the parent as a climber would; only a waker (`wake_parent`) may fill.
-    debug_assert!(
-        wake_parent || !live,
-        "the poller marks only the next-poll bits"
-    );
+/// Marks child `index` in the set's live bits, `live` (passed in because `header` is a
+/// reference to the header alone, which cannot reach the word arrays that follow it). A wake
+/// that climbed to an empty top word wakes the parent, unless the group is being polled; in a
+/// set of more than one level, a wake that made its leaf word non-empty names it in the woken
+/// slot instead of climbing, if the slot is empty ([`fill_slot`]).
+fn mark(header: &Header, live: &[AtomicUsize], index: usize) {
     let mut at = index;
     for level in 0..header.plan.levels {
-        let cell = &bits[header.plan.level_start[level] + at / BITS];
+        let cell = &live[header.plan.level_start[level] + at / BITS];
         let previous = cell.fetch_or(1 << (at % BITS), Ordering::AcqRel);
         if previous != 0 {
             // The word was already non-empty: whoever made it so climbs and wakes the parent
             // (module docs, "Why the protocol never loses a wake").
             return;
         }
-        if level == 0 && live && header.plan.levels > 1 && fill_slot(header, at / BITS) {
+        if level == 0 && header.plan.levels > 1 && fill_slot(header, at / BITS) {
             // The slot names the leaf word instead of the summary bits above it.
             return;
         }
@@ -1613,7 +1664,7 @@ fn mark(header: &Header, bits: &[AtomicUsize], index: usize, wake_parent: bool, 
     // While the group is polled, the poll itself takes this wake, in a later round or by waking
     // the parent from `end_poll`. The last `fetch_or` above (on a top word) is what orders this
     // load after a poll's end (module docs, "Wakes during a poll").
-    if wake_parent && !header.polling.load(Ordering::Relaxed) {
+    if !header.polling.load(Ordering::Relaxed) {
         header.parent.wake();
     }
 }
@@ -1641,24 +1692,18 @@ fn fill_slot(header: &Header, word: usize) -> bool {
     true
 }
 
-/// A wake of child `index`: into the next-poll bits if the group is polling that very child
-/// (a self-wake, due at the next poll), else into the live bits (due in a later round of the
-/// current poll, or the next poll).
+/// A wake of child `index`, into the live bits: due in a later round of the current poll, or
+/// at the next poll. A self-wake goes there too; the round that takes it finds the child polled
+/// in this poll already and moves it to the next poll ([`WakeSet::defer_polled`]).
 ///
 /// # Safety
 /// `header` must point to a live allocation made by [`WakeSet::new`], and `index` be below its
 /// `len`.
 unsafe fn wake_child(header: NonNull<Header>, index: usize) {
-    // SAFETY: per the contract; both word arrays are initialised atomics.
+    // SAFETY: per the contract; the live word array is initialised atomics.
     unsafe {
         let h = header.as_ref();
-        let live = h.current.load(Ordering::Relaxed) != index;
-        let offset = if live {
-            h.plan.live_offset
-        } else {
-            h.plan.next_offset
-        };
-        mark(h, words(header, offset), index, true, live);
+        mark(h, words(header, h.plan.live_offset), index);
     }
 }
 
@@ -1836,35 +1881,44 @@ mod tests {
     fn a_child_last_polled_255_polls_ago_is_delayed_one_poll_not_lost() {
         let mut set = WakeSet::new(2);
         set.begin_poll();
-        assert!(set.begin_child(1, true));
+        set.begin_child(1);
         for _ in 0..255 {
             set.begin_poll();
         }
         // The epoch wrapped to the one child 1 was polled in; it is woken by a sibling.
         set.waker(1).wake_by_ref();
         assert!(set.snapshot_live());
-        assert_eq!(set.next_taken(), Some(1));
-        assert!(
-            !set.begin_child(1, false),
+        assert_eq!(
+            set.next_taken(),
+            None,
             "looks polled in this poll: deferred"
         );
         set.begin_poll();
         assert_eq!(set.next_taken(), Some(1), "due at the next poll");
-        assert!(set.begin_child(1, true));
     }
 
     #[test]
     fn a_self_wake_waits_for_the_next_poll() {
         let mut set = WakeSet::new(3);
         set.begin_poll();
-        assert!(set.begin_child(2, true));
+        set.begin_child(2);
         set.waker(2).wake_by_ref();
         set.waker(0).wake_by_ref();
-        assert!(set.snapshot_live(), "the sibling's wake is for this poll");
-        assert_eq!(set.next_taken(), Some(0));
+        // Both wakes go to the live bits: the round takes both, and moves the child it polled
+        // already in this poll to the next poll.
+        assert!(set.snapshot_live());
+        assert_eq!(
+            set.next_taken(),
+            Some(0),
+            "the sibling's wake is for this poll"
+        );
+        set.begin_child(0);
         assert_eq!(set.next_taken(), None, "the self-wake is not");
+        assert!(!set.snapshot_live());
         set.begin_poll();
         assert_eq!(set.next_taken(), Some(2));
+        set.begin_child(2);
+        assert_eq!(set.next_taken(), None);
     }
 
     #[test]
@@ -1873,7 +1927,7 @@ mod tests {
         let (parent, parent_waker) = Parent::waker();
         set.register(&parent_waker);
         set.begin_poll();
-        assert!(set.begin_child(7, true));
+        set.begin_child(7);
         set.waker(BITS * 5 + 3).wake_by_ref();
         assert_eq!(set.header().woken.load(Ordering::Relaxed), 5);
         assert!(
@@ -1902,7 +1956,7 @@ mod tests {
     fn wakes_into_a_named_word_stop_and_a_full_slot_makes_others_climb() {
         let mut set = WakeSet::new(BITS * 3);
         set.begin_poll();
-        assert!(set.begin_child(0, true));
+        set.begin_child(0);
         set.waker(BITS * 2 + 1).wake_by_ref();
         // Same word: it is non-empty, so the waker stops there.
         set.waker(BITS * 2 + 5).wake_by_ref();
@@ -1943,10 +1997,10 @@ mod tests {
     fn a_word_in_the_slot_whose_wake_was_forgotten_yields_nothing() {
         let mut set = WakeSet::new(BITS * 2);
         set.begin_poll();
-        assert!(set.begin_child(0, true));
+        set.begin_child(0);
         set.waker(BITS + 9).wake_by_ref();
         // The group polls that child before the next round: its wake is served.
-        assert!(set.begin_child(BITS + 9, true));
+        set.begin_child(BITS + 9);
         assert!(!set.snapshot_live(), "an empty named word is no work");
         assert_eq!(set.header().woken.load(Ordering::Relaxed), EMPTY);
     }
@@ -2174,22 +2228,19 @@ mod loom_models {
         set.register(parent);
         let mut poll = set.poll();
         let mut polled = Vec::new();
-        let mut first_round = true;
         loop {
             let mut any = false;
             while let Some(i) = poll.next_taken() {
-                if poll.begin_child(i, first_round) {
-                    any = true;
-                    polled.push(i);
-                    if wake_self == Some(i) {
-                        poll.waker(i).wake_by_ref();
-                    }
+                poll.begin_child(i);
+                any = true;
+                polled.push(i);
+                if wake_self == Some(i) {
+                    poll.waker(i).wake_by_ref();
                 }
             }
             if !any || !poll.snapshot_live() {
                 break;
             }
-            first_round = false;
         }
         polled
     }
