@@ -335,37 +335,28 @@ fn bench_one<I: Implementation>(
     });
 }
 
-fn ready(c: &mut Criterion) {
-    let mut group = c.benchmark_group(Workload::Ready.name());
+/// One criterion group for `workload`: every implementation, at every size.
+fn bench_all(c: &mut Criterion, workload: Workload) {
+    let mut group = c.benchmark_group(workload.name());
     for n in SIZES {
-        bench_one::<TaskgroupTryJoin>(&mut group, Workload::Ready, n);
-        bench_one::<FuturesTryJoinAll>(&mut group, Workload::Ready, n);
-        bench_one::<TaskgroupJoin>(&mut group, Workload::Ready, n);
-        bench_one::<FuturesJoinAll>(&mut group, Workload::Ready, n);
+        bench_one::<TaskgroupTryJoin>(&mut group, workload, n);
+        bench_one::<FuturesTryJoinAll>(&mut group, workload, n);
+        bench_one::<TaskgroupJoin>(&mut group, workload, n);
+        bench_one::<FuturesJoinAll>(&mut group, workload, n);
     }
     group.finish();
+}
+
+fn ready(c: &mut Criterion) {
+    bench_all(c, Workload::Ready);
 }
 
 fn yield_once(c: &mut Criterion) {
-    let mut group = c.benchmark_group(Workload::Yield.name());
-    for n in SIZES {
-        bench_one::<TaskgroupTryJoin>(&mut group, Workload::Yield, n);
-        bench_one::<FuturesTryJoinAll>(&mut group, Workload::Yield, n);
-        bench_one::<TaskgroupJoin>(&mut group, Workload::Yield, n);
-        bench_one::<FuturesJoinAll>(&mut group, Workload::Yield, n);
-    }
-    group.finish();
+    bench_all(c, Workload::Yield);
 }
 
 fn yield_kept(c: &mut Criterion) {
-    let mut group = c.benchmark_group(Workload::YieldKept.name());
-    for n in SIZES {
-        bench_one::<TaskgroupTryJoin>(&mut group, Workload::YieldKept, n);
-        bench_one::<FuturesTryJoinAll>(&mut group, Workload::YieldKept, n);
-        bench_one::<TaskgroupJoin>(&mut group, Workload::YieldKept, n);
-        bench_one::<FuturesJoinAll>(&mut group, Workload::YieldKept, n);
-    }
-    group.finish();
+    bench_all(c, Workload::YieldKept);
 }
 
 fn fail(c: &mut Criterion) {

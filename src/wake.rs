@@ -95,9 +95,9 @@
 //! `false` happens before the waker's load of the flag, and the waker wakes the parent itself
 //! (possibly both, which costs a spurious wake). So neither side needs a `SeqCst` fence: the
 //! waker pays nothing for the flag beyond one load, and the poll one uncontended
-//! read-modify-write (two in a set with a woken slot, below). The `loom` model `loom_wakes_during_a_poll_are_announced_by_its_end`
-//! checks it, and every other model runs its sweeps through the same poll guard; with the
-//! poll's read-modify-writes (the live top word's and the woken slot's) turned into `Acquire`
+//! read-modify-write (two in a set with a woken slot, below). The `loom` model
+//! `loom_wakes_during_a_poll_are_announced_by_its_end` checks it, and every other model runs
+//! its sweeps through the same poll guard; with the poll's read-modify-writes (the live top word's and the woken slot's) turned into `Acquire`
 //! loads, nine of the twelve models fail.
 //!
 //! # Wakes during a lazy sweep
@@ -150,8 +150,8 @@
 //! words, for the same reason as there: the waker's compare-and-swap is its last step before
 //! it loads the `polling` flag. A one-level set never fills its slot: there a wake is one
 //! `fetch_or` already. With the end reading the slot with a load instead, six models fail
-//! (`loom_a_wake_in_the_slot_during_a_poll_is_announced_by_its_end` among them); six fail if a waker that filled the slot
-//! does not wake the parent.
+//! (`loom_a_wake_in_the_slot_during_a_poll_is_announced_by_its_end` among them); six fail if
+//! a waker that filled the slot does not wake the parent.
 //!
 //! The slot names a word, not a child, so that a wake's first step stays the leaf `fetch_or`
 //! it always was. A slot that named the child, tried before that `fetch_or`, cost a link one
@@ -772,7 +772,7 @@ impl WakeSet {
         while rest != 0 {
             let bit = rest.trailing_zeros() as usize;
             if epochs[bit].load(Ordering::Relaxed) == now {
-                return self.defer_polled_from(word, bits, rest);
+                return self.defer_polled_from(word, bits, rest, now);
             }
             rest &= rest - 1;
         }
@@ -780,9 +780,8 @@ impl WakeSet {
     }
 
     /// The rest of [`WakeSet::defer_polled`] once it met a polled child: `rest` holds that
-    /// child's bit and every higher bit still to check.
-    fn defer_polled_from(&self, word: usize, bits: usize, mut rest: usize) -> usize {
-        let now = self.header().epoch.load(Ordering::Relaxed);
+    /// child's bit and every higher bit still to check; `now` is the poll's epoch.
+    fn defer_polled_from(&self, word: usize, bits: usize, mut rest: usize, now: u8) -> usize {
         let epochs = &self.epochs()[word * BITS..];
         let mut polled = 0;
         while rest != 0 {
@@ -799,8 +798,9 @@ impl WakeSet {
     /// Children come one leaf word at a time: the lowest non-empty taken leaf word moves into the
     /// cursor (its summary bits cleared as it empties), and its children are handed out from
     /// there; in a round after the poll's first, those this poll polled already go to the next
-    /// poll instead ([`WakeSet::defer_polled`]). If polling a returned child panics, the rest of the cursor goes back into the taken
-    /// bits at the next [`WakeSet::begin_poll`], so the remaining snapshot is served then.
+    /// poll instead ([`WakeSet::defer_polled`]). If polling a returned child panics, the rest of
+    /// the cursor goes back into the taken bits at the next [`WakeSet::begin_poll`], so the
+    /// remaining snapshot is served then.
     #[inline]
     pub(crate) fn next_taken(&mut self) -> Option<usize> {
         while self.cursor_bits == 0 {
