@@ -197,6 +197,14 @@ use loom_parent::AtomicWaker;
 /// not cover lazy sweeps (only the child's own poll and the poller touch a flag, in turn).
 type Flag = core::sync::atomic::AtomicBool;
 
+/// The wake flags of a lazy sweep over at most [`FEW`] children, one bit per child: a core
+/// atomic for the same reason as [`Flag`].
+type Flags = core::sync::atomic::AtomicUsize;
+
+/// Up to this many children, a lazy sweep keeps its wake flags as the bits of one word
+/// ([`LazySweep`]).
+const FEW: usize = 8;
+
 /// Under `loom`, the parent's waker cell is loom's model of an `AtomicWaker`, so that the models
 /// interleave other threads with its registration and its wakes (futures-util's uses atomics
 /// loom does not see). The same three calls as futures-util's.
@@ -1029,12 +1037,22 @@ impl Deref for ChildWaker<'_> {
 /// * Waking a lazy waker can only come from inside the child's own poll (from the poller's
 ///   thread, or from a scoped thread the child joins before it returns), so it is always a wake
 ///   of the current child, due at the group's next poll. It only sets the child's flag (a byte
-///   of `flags`, indexed by `current`): a plain store, no read-modify-write.
+///   of `flags`, indexed by `current`, or a bit, below): no read-modify-write.
 /// * In a group of at most [`BITS`] children every child has a flag of its own, and nothing is
 ///   booked per child: the end of the sweep packs the flags into a word, eight at a time. A
-///   child that only ever wakes itself (a yield) costs no allocation. Before, one flag served
-///   the current child, and the poller read, cleared and booked it after every poll: yield
-///   over the 8-tuple and arrays of 8 and 64 read 14–27% faster this way (BENCHMARKS.md).
+///   child that only ever wakes itself (a yield) costs no allocation.
+/// * In a group of at most [`FEW`] children the flags are the bits of one word, `woke`, which
+///   a wake sets with a plain load and store, not a read-modify-write: every thread that can
+///   wake during one child's poll sets that child's bit, and the poller writes the word only
+///   between polls, so no store undoes another. The end of the sweep reads the word as it was
+///   stored. With bytes it reads eight at once, and right after a child's one-byte store such a
+///   load waits until the store completes (a failed store forward): yield over a `Vec` of one
+///   reads about 13% faster with the word (BENCHMARKS.md). Larger groups keep the bytes: with
+///   the word for every group, yield over arrays of 64 and a `Vec` of 1024 read 4% and 7%
+///   slower (medians of 5 alternating pairs).
+/// * Before either, one flag served the current child, and the poller read, cleared and booked
+///   it after every poll; a flag per child made yield over the 8-tuple and arrays of 8 and 64
+///   14–27% faster (BENCHMARKS.md).
 /// * In a wider group the poller reads and clears the current child's flag after its poll
 ///   ([`LazySweep::end_child`]), booking a wake straight into the set's taken bits, which the
 ///   poller alone touches and which the next poll visits with its snapshot.
@@ -1078,6 +1096,8 @@ pub(crate) struct LazySweep<'a> {
     /// once, when the sweep ends; in a wider group the poller reads and clears the current
     /// child's flag after its poll ([`LazySweep::end_child`]).
     flags: [Flag; BITS],
+    /// The wake flags of a sweep over at most [`FEW`] children instead of `flags`: bit `index`.
+    woke: Flags,
     /// Null until the set is allocated, then its header (owning the set's count).
     set: AtomicPtr<Header>,
     /// The child whose poll is under way.
@@ -1172,6 +1192,7 @@ impl<'a> LazySweep<'a> {
         LazySweep {
             set: AtomicPtr::new(set),
             flags: [const { Flag::new(false) }; BITS],
+            woke: Flags::new(0),
             current: AtomicUsize::new(0),
             due,
             full,
@@ -1348,11 +1369,15 @@ impl<'a> LazySweep<'a> {
     }
 
     /// The children of a group of at most [`BITS`] whose flag is set: those that woke their
-    /// lazy waker in this sweep. Eight flags at a time: each is a byte holding 0 or 1, and the
-    /// multiplication moves the low bit of byte `i` to bit `56 + i` (its other products land on
-    /// distinct bits, below 56 or past 63, so nothing carries into the top byte).
+    /// lazy waker in this sweep: the word of a group of at most [`FEW`], else the bytes, eight
+    /// at a time: each is a byte holding 0 or 1, and the multiplication moves the low bit of
+    /// byte `i` to bit `56 + i` (its other products land on distinct bits, below 56 or past 63,
+    /// so nothing carries into the top byte).
     #[inline]
     fn flagged(&mut self) -> usize {
+        if self.len <= FEW {
+            return *self.woke.get_mut();
+        }
         let words = self.len.div_ceil(8);
         let mut bits = 0;
         for (word, flags) in self.flags.chunks_exact_mut(8).take(words).enumerate() {
@@ -1525,14 +1550,20 @@ unsafe fn lazy_wake(data: *const ()) {
 }
 
 /// `wake_by_ref` of a lazy waker: sets the current child's flag, for the poller to book (see
-/// [`LazySweep`]). A store of a byte, no read-modify-write. It needs no ordering of its own:
+/// [`LazySweep`]). No read-modify-write. It needs no ordering of its own:
 /// the poller reads the flag after the child's poll returned, and anything the child's poll
 /// did, on its thread or on a scoped thread it joined, happens before that.
 unsafe fn lazy_wake_by_ref(data: *const ()) {
     // SAFETY: the vtable contract: `data` is a lazy waker lent for the current child's poll.
     let sweep = unsafe { lazy_sweep(data) };
     let index = sweep.current.load(Ordering::Relaxed);
-    sweep.flags[index % BITS].store(true, Ordering::Relaxed);
+    if sweep.len <= FEW {
+        // A load and a store, not a read-modify-write: see [`LazySweep`] for why none is lost.
+        let flags = sweep.woke.load(Ordering::Relaxed);
+        sweep.woke.store(flags | 1 << index, Ordering::Relaxed);
+    } else {
+        sweep.flags[index % BITS].store(true, Ordering::Relaxed);
+    }
 }
 
 /// `drop` of a lazy waker: it owns nothing.
