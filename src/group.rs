@@ -9,9 +9,10 @@
 //!   unfinished child is polled (the `join_all` strategy, documented as the fallback).
 //! * **Budget.** A child is polled at most once per poll of the group (a per-child poll epoch
 //!   in the wake set says whether it was). A child that wakes itself while polled, or is woken
-//!   after its poll, lands in the next poll's snapshot; that wake has already woken the group's
-//!   waker, so the group returns `Pending` and the executor decides when to come back. A round
-//!   that polls nobody ends the poll.
+//!   after the round that took it (after its poll, or before its turn in that round, which the
+//!   turn serves too), lands in the next poll's snapshot; that wake has already woken the
+//!   group's waker, so the group returns `Pending` and the executor decides when to come back.
+//!   A round that polls nobody ends the poll.
 //! * **Fail fast.** An `Err` marks the group failing; the sweep (round) still polls the rest of
 //!   its snapshot (children woken at the same moment), collecting their errors, unless
 //!   [`TaskGroupFuture::stop_on_first_error`] asked to stop at once. Then every unfinished child

@@ -152,9 +152,10 @@
 //!    poll, and not yet polled in that poll, is polled in a further sweep of the same poll, so a
 //!    chain of children waking each other does not cost a poll of the group per link.
 //! 5. **Cooperative budget.** A child is polled at most once per poll of the group. A child that
-//!    wakes itself while being polled, or is woken again after its poll, is polled again on the
-//!    next poll: its wake has woken the group's own waker, and the group returns `Pending`. The
-//!    group never spins and never starves the executor.
+//!    wakes itself while being polled, or is woken again after the sweep that took it began (even
+//!    before its turn in it), is polled again on the next poll: its wake has woken the group's
+//!    own waker, and the group returns `Pending`. The group never spins and never starves the
+//!    executor.
 //! 6. **Wakers that can't hurt.** Child wakers are `Send + Sync`, may be cloned, woken from any
 //!    thread at any time, and may outlive the group: waking one whose group is finished or
 //!    dropped does nothing.

@@ -35,9 +35,14 @@
 //!   current one.
 //! * The **poll epochs** say in which poll of the group each child was last polled (modulo 255:
 //!   a child last polled exactly 255 polls ago looks polled, which only delays it by one poll);
-//!   a child woken again after its poll in the current poll (by a sibling, by another thread
-//!   or by itself) is moved to the next bits when a round takes it, instead of being polled
-//!   twice. Only the poller reads or writes them.
+//!   a child woken again after the round that took it (by a sibling, by another thread or by
+//!   itself) is moved to the next bits when a later round takes it, instead of being polled
+//!   twice. Only the poller reads or writes them. A wake that lands between the round's
+//!   snapshot and the child's turn in it is served by that turn and once more at the next
+//!   poll: the engine does not read the child's live word before polling it to forget such a
+//!   wake, because in a large group woken from another thread that word is the one the other
+//!   thread is writing, and the read cost each child a cache miss (BENCHMARKS.md, "What
+//!   changed").
 //! * The **taken bits** are the poller's private copy, same shape as the live bits. At the start of
 //!   a sweep the poller swaps the live words it can reach from the top down to zero and ORs them
 //!   into the taken bits: that is the snapshot of "children woken before the sweep began". The
@@ -143,10 +148,7 @@
 //! adds those bits to the taken bits; a later round that finds the slot full and the live top
 //! word clear (a plain load: a bit set after it is taken by a later round or announced by the
 //! poll's end) hands the word straight to the cursor. So a chain's link costs a `fetch_or`, a
-//! compare-and-swap and a `swap` whatever the set's size. A summary bit that
-//! [`WakeSet::forget_wake`] left over an emptied word may lead to a word the slot names too:
-//! whichever way the poller takes it first yields its bits, and the other finds it empty. The
-//! end of a poll, and of a lazy sweep, reads the slot with a `fetch_or(0)` as it reads the top
+//! compare-and-swap and a `swap` whatever the set's size. The end of a poll, and of a lazy sweep, reads the slot with a `fetch_or(0)` as it reads the top
 //! words, for the same reason as there: the waker's compare-and-swap is its last step before
 //! it loads the `polling` flag. A one-level set never fills its slot: there a wake is one
 //! `fetch_or` already. With the end reading the slot with a load instead, six models fail
@@ -689,7 +691,7 @@ impl WakeSet {
             let at = h.plan.level_start[level] + word;
             let bits = live[at].swap(0, Ordering::AcqRel);
             if bits == 0 {
-                // Nothing woken, or a summary bit over a word emptied by `forget_wake`.
+                // Nothing woken (a summary bit over an empty word yields nothing).
                 return false;
             }
             if level == 0 {
@@ -730,9 +732,8 @@ impl WakeSet {
     }
 
     /// Swaps one word of `source` to zero and moves what it covered into the taken bits; `true`
-    /// if it took any child. A summary bit is taken only if the word below it yielded a child (a
-    /// live summary bit may sit over an empty word after [`WakeSet::forget_wake`]), so every
-    /// taken summary bit has a non-empty taken word below it.
+    /// if it took any child. A summary bit is taken only if the word below it yielded a child,
+    /// so every taken summary bit has a non-empty taken word below it.
     fn take_word(&self, source: &[AtomicUsize], level: usize, word: usize) -> bool {
         let h = self.header();
         let at = h.plan.level_start[level] + word;
@@ -751,12 +752,12 @@ impl WakeSet {
     }
 
     /// Before polling child `index` (returned by [`WakeSet::next_taken`]) in the current poll:
-    /// records the poll and forgets a wake the child got before its turn (this poll serves it).
+    /// records the poll, so that a later round moves a new wake of the child to the next poll.
+    /// A wake the child got since the round's snapshot stays in the live bits (module docs).
     #[inline]
     pub(crate) fn begin_child(&self, index: usize) {
         let now = self.header().epoch.load(Ordering::Relaxed);
         self.epochs()[index].store(now, Ordering::Relaxed);
-        self.forget_wake(index);
     }
 
     /// In a round after the poll's first, moves the children of `bits` (leaf word `word`) that
@@ -921,23 +922,6 @@ impl WakeSet {
             .map(|word| word.load(Ordering::Relaxed).count_ones() as usize)
             .sum::<usize>()
             + self.cursor_bits.count_ones() as usize
-    }
-
-    /// Forgets a pending wake of child `index`, just before the engine polls it: the poll about
-    /// to happen serves that wake, so the next sweep need not poll the child again.
-    ///
-    /// Only the leaf bit is cleared. A summary bit left over a word this empties is harmless: a
-    /// snapshot that descends into an empty word takes nothing, and a waker that later sets a bit
-    /// in that word climbs, finds the summary bit set and stops, because the waker that set the
-    /// summary bit has woken (or will wake) the parent, whose next poll takes the word.
-    #[inline]
-    pub(crate) fn forget_wake(&self, index: usize) {
-        let cell = &self.live()[index / BITS];
-        let mask = 1 << (index % BITS);
-        // A plain load first: in the common case the bit is clear and no atomic write is needed.
-        if cell.load(Ordering::Relaxed) & mask != 0 {
-            cell.fetch_and(!mask, Ordering::AcqRel);
-        }
     }
 
     /// Does the snapshot hold any child outside the cursor (children booked for the next poll by
@@ -1240,16 +1224,11 @@ impl<'a> LazySweep<'a> {
         self.due
     }
 
-    /// The lazy waker of child `index`, for its poll. A wake the child got before its turn (from
-    /// a sibling polled earlier in this sweep) is forgotten: this poll serves it. An `index` out
-    /// of range is caught where it would matter, by a clone ([`lazy_clone`]).
+    /// The lazy waker of child `index`, for its poll. An `index` out of range is caught where it
+    /// would matter, by a clone ([`lazy_clone`]).
     #[inline]
     pub(crate) fn waker(&self, index: usize) -> LazyWaker<'_> {
         self.current.store(index, Ordering::Relaxed);
-        let set = self.set.load(Ordering::Acquire);
-        if let Some(header) = NonNull::new(set) {
-            borrow_set(header).forget_wake(index);
-        }
         let data = (self as *const Self).cast::<()>();
         // SAFETY: `LAZY_VTABLE`'s functions read `data` as a `LazySweep`, which `self` is, and
         // the waker is only lent as `&Waker` while `self` is borrowed (see `LazyWaker`), so the
@@ -1895,20 +1874,6 @@ mod tests {
     }
 
     #[test]
-    fn a_forgotten_wake_leaves_no_dangling_summary_in_the_snapshot() {
-        let mut set = WakeSet::new(BITS * BITS + 2);
-        set.waker(BITS + 1).wake_by_ref();
-        set.forget_wake(BITS + 1);
-        assert!(set.drain().is_empty());
-        set.waker(BITS + 1).wake_by_ref();
-        set.forget_wake(BITS + 1);
-        set.waker(3).wake_by_ref();
-        set.waker(BITS * BITS + 1).wake_by_ref();
-        assert_eq!(set.drain(), [3, BITS * BITS + 1]);
-        assert!(set.drain().is_empty());
-    }
-
-    #[test]
     fn a_child_last_polled_255_polls_ago_is_delayed_one_poll_not_lost() {
         let mut set = WakeSet::new(2);
         set.begin_poll();
@@ -2024,16 +1989,36 @@ mod tests {
         assert_eq!(set.drain(), [5]);
     }
 
+    /// A wake that lands between a round's snapshot and the child's turn is served by that turn,
+    /// and once more at the next poll: the engine does not look for it before the turn. The
+    /// same in a one-level set and in a wider one, where the wake fills the slot.
     #[test]
-    fn a_word_in_the_slot_whose_wake_was_forgotten_yields_nothing() {
-        let mut set = WakeSet::new(BITS * 2);
-        set.begin_poll();
-        set.begin_child(0);
-        set.waker(BITS + 9).wake_by_ref();
-        // The group polls that child before the next round: its wake is served.
-        set.begin_child(BITS + 9);
-        assert!(!set.snapshot_live(), "an empty named word is no work");
-        assert_eq!(set.header().woken.load(Ordering::Relaxed), EMPTY);
+    fn a_wake_before_its_turn_is_served_by_the_turn_and_again_at_the_next_poll() {
+        for n in [BITS, BITS * 2] {
+            let mut set = WakeSet::new(n);
+            let child = n - 1;
+            set.begin_poll();
+            set.begin_child(0);
+            // Child 0 wakes its sibling, which the round polls next.
+            set.waker(child).wake_by_ref();
+            set.begin_child(child);
+            assert!(set.snapshot_live(), "n = {n}: a later round takes the wake");
+            assert_eq!(
+                set.next_taken(),
+                None,
+                "n = {n}: polled in this poll: deferred"
+            );
+            assert_eq!(set.header().woken.load(Ordering::Relaxed), EMPTY);
+            set.begin_poll();
+            assert_eq!(
+                set.next_taken(),
+                Some(child),
+                "n = {n}: due at the next poll"
+            );
+            set.begin_child(child);
+            assert_eq!(set.next_taken(), None);
+            assert!(!set.snapshot_live(), "n = {n}: nothing left");
+        }
     }
 
     #[test]
@@ -2190,27 +2175,6 @@ mod loom_models {
     #[test]
     fn loom_racing_wakes_of_one_child_of_a_wide_set() {
         racing_wakes_are_never_lost(BITS * 2, [BITS + 3, BITS + 3]);
-    }
-
-    /// The poller forgets child 1's wake (as it does right before polling child 1) while threads
-    /// wake child 1 and a child in another word: the other child's wake is never lost.
-    #[test]
-    fn loom_forgetting_a_wake_loses_no_other_wake() {
-        loom::model(|| {
-            let (parent, parent_waker, mut set) = parented(BITS * 2);
-            let one: Waker = (*set.waker(1)).clone();
-            let other: Waker = (*set.waker(BITS + 2)).clone();
-            let a = loom::thread::spawn(move || one.wake());
-            let b = loom::thread::spawn(move || other.wake());
-            set.forget_wake(1);
-            let seen = drain(&mut set, &parent_waker);
-            a.join().unwrap();
-            b.join().unwrap();
-            if !seen.contains(&(BITS + 2)) {
-                assert!(parent.0.load(std::sync::atomic::Ordering::SeqCst) > 0);
-                assert!(drain(&mut set, &parent_waker).contains(&(BITS + 2)));
-            }
-        });
     }
 
     /// A poll with rounds while two threads wake children in different words: no child is polled
