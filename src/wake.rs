@@ -102,8 +102,8 @@
 //! waker pays nothing for the flag beyond one load, and the poll one uncontended
 //! read-modify-write (two in a set with a woken slot, below). The `loom` model
 //! `loom_wakes_during_a_poll_are_announced_by_its_end` checks it, and every other model runs
-//! its sweeps through the same poll guard; with the poll's read-modify-writes (the live top word's and the woken slot's) turned into `Acquire`
-//! loads, nine of the twelve models fail.
+//! its sweeps through the same poll guard; with the poll's read-modify-writes (the live top
+//! word's and the woken slot's) turned into `Acquire` loads, eight of the eleven models fail.
 //!
 //! # Wakes during a lazy sweep
 //!
@@ -148,11 +148,12 @@
 //! adds those bits to the taken bits; a later round that finds the slot full and the live top
 //! word clear (a plain load: a bit set after it is taken by a later round or announced by the
 //! poll's end) hands the word straight to the cursor. So a chain's link costs a `fetch_or`, a
-//! compare-and-swap and a `swap` whatever the set's size. The end of a poll, and of a lazy sweep, reads the slot with a `fetch_or(0)` as it reads the top
-//! words, for the same reason as there: the waker's compare-and-swap is its last step before
-//! it loads the `polling` flag. A one-level set never fills its slot: there a wake is one
-//! `fetch_or` already. With the end reading the slot with a load instead, six models fail
-//! (`loom_a_wake_in_the_slot_during_a_poll_is_announced_by_its_end` among them); six fail if
+//! compare-and-swap and a `swap` whatever the set's size. The end of a poll, and of a lazy
+//! sweep, reads the slot with a `fetch_or(0)` as it reads the top words, for the same reason as
+//! there: the waker's compare-and-swap is its last step before it loads the `polling` flag. A
+//! one-level set never fills its slot: there a wake is one `fetch_or` already. With the end
+//! reading the slot with a load instead, five of the eleven models fail
+//! (`loom_a_wake_in_the_slot_during_a_poll_is_announced_by_its_end` among them); five fail if
 //! a waker that filled the slot does not wake the parent.
 //!
 //! The slot names a word, not a child, so that a wake's first step stays the leaf `fetch_or`
@@ -173,9 +174,11 @@
 //! the models interleave other threads with its registration and its wakes. Every interleaving
 //! takes longer than CI can wait (an unbounded run did not finish in fifteen minutes on two
 //! cores), so CI bounds the preemptions per execution
-//! (`LOOM_MAX_PREEMPTIONS=4`: 22 s for the twelve models here since a wake no longer reads
-//! which child the group is polling, 76–114 s before that, 9 s before the woken slot added its
-//! steps to a wake), which still fails nine models for the mutation above.
+//! (`LOOM_MAX_PREEMPTIONS=4`: 24 s for the eleven models here, on another machine with CI
+//! running beside; on the Intel machine of BENCHMARKS.md, 22 s for the twelve there were since
+//! a wake no longer reads which child the group is polling, 76–114 s before that, 9 s before
+//! the woken slot added its steps to a wake), which still fails eight models for the mutation
+//! above.
 //! The cross-thread tests exercise the protocols under real threads and Miri.
 
 use core::alloc::Layout;
