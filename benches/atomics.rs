@@ -14,11 +14,17 @@
 //!   most 64 (one bitset level): the kept waker's clone (count up), the wake (`fetch_or` into
 //!   the ready bits), the woken waker's drop (count down) and the poll taking the bits (`swap`).
 //! * `atomics/plain`: the same four steps as plain loads and stores of the words, for scale.
+//! * `atomics/round_trip`: not uncontended: a cache line passed from this thread to a helper
+//!   thread and back, once per element (each side waits for the other's store, then stores).
+//!   Half of it is what moving one written line to the other core costs, the unit of what a
+//!   join pays when its poller and a waker on another thread write the same line in turn
+//!   (cross-thread in BENCHMARKS.md).
 //!
 //! `cargo bench --bench atomics`.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
 use std::time::Duration;
 
 use criterion::{criterion_group, Criterion, Throughput};
@@ -90,7 +96,70 @@ fn atomics(c: &mut Criterion) {
             black_box(taken)
         })
     });
+    group.bench_function("round_trip", |b| {
+        let shared = Passed::default();
+        thread::scope(|scope| {
+            scope.spawn(|| shared.serve());
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    shared.round_trip();
+                }
+            });
+            shared.stop.0.store(true, Ordering::Relaxed);
+        });
+    });
     group.finish();
+}
+
+/// A counter on a cache line of its own that two threads pass back and forth: this thread
+/// makes it odd, the helper makes it even. `stop`, on another line, ends the helper.
+#[derive(Default)]
+struct Passed {
+    counter: Line,
+    stop: Line<AtomicBool>,
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Line<T = AtomicUsize>(T);
+
+impl Passed {
+    /// Hands the line to the helper and waits until it hands it back.
+    fn round_trip(&self) {
+        let counter = &self.counter.0;
+        let odd = counter.load(Ordering::Relaxed) + 1;
+        counter.store(odd, Ordering::Release);
+        let mut spins = 0u32;
+        while counter.load(Ordering::Acquire) == odd {
+            pause(&mut spins);
+        }
+    }
+
+    /// The helper: hands every odd value back as the next even one, until told to stop.
+    fn serve(&self) {
+        let counter = &self.counter.0;
+        let mut spins = 0u32;
+        while !self.stop.0.load(Ordering::Relaxed) {
+            let value = counter.load(Ordering::Acquire);
+            if value % 2 == 1 {
+                counter.store(value + 1, Ordering::Release);
+                spins = 0;
+            } else {
+                pause(&mut spins);
+            }
+        }
+    }
+}
+
+/// One step of a wait: a spin hint, and after many of them a yield, so that the two threads
+/// still take turns on a machine with one core (where the cell then measures the scheduler).
+fn pause(spins: &mut u32) {
+    *spins += 1;
+    if *spins % 4096 == 0 {
+        thread::yield_now();
+    } else {
+        std::hint::spin_loop();
+    }
 }
 
 criterion_group! {
