@@ -1,6 +1,7 @@
 //! What one uncontended atomic read-modify-write costs on this machine: the unit of a
 //! per-child waker's work, measured so that BENCHMARKS.md can say what a chain link's wakes
-//! must cost at least.
+//! must cost at least. And, for the cross-thread workload, what moving a cache line between two
+//! threads costs.
 //!
 //! Each cell runs a batch of operations on one word that stays in the L1 cache of the one
 //! thread touching it, the way a chain link's waker and the group's poll touch the wake set
@@ -119,6 +120,8 @@ struct Passed {
     stop: Line<AtomicBool>,
 }
 
+/// A value alone on 128 bytes: its own cache line, and its own pair of lines on CPUs that
+/// fetch lines two at a time.
 #[derive(Default)]
 #[repr(align(128))]
 struct Line<T = AtomicUsize>(T);
