@@ -9,9 +9,9 @@
 //!
 //! | shape | implementations |
 //! |---|---|
-//! | `Vec` (every size) | `taskgroup::{try_join, join}`, `futures::future::{try_join_all, join_all}`, `FuturesUnordered` placed back in input order, futures-concurrency `TryJoin`, futures-buffered `try_join_all`, floor |
-//! | array (8, 64, 1024) | `taskgroup::{try_join, join}`, futures-concurrency `TryJoin`, embassy-futures `join_array`, floor |
-//! | 8-tuple | `taskgroup::{try_join, join}`, `tokio::try_join!`, floor |
+//! | `Vec` (every size) | `taskgroup::{try_join, join}`, `futures::future::{try_join_all, join_all}`, `FuturesUnordered` placed back in input order, futures-concurrency `TryJoin`, futures-buffered `try_join_all`, floor and references |
+//! | array (8, 64, 1024) | `taskgroup::{try_join, join}`, futures-concurrency `TryJoin`, embassy-futures `join_array`, floor and references |
+//! | 8-tuple | `taskgroup::{try_join, join}`, `tokio::try_join!`, floor and references |
 //!
 //! Infallible implementations (`join`, `join_all`, `join_array`) sit out the two failing
 //! workloads. The **floor** is not a peer: a loop that knows the workload and polls each child
@@ -24,6 +24,11 @@
 //! polls only the woken children. It costs what such wakers cost at least, with no other
 //! bookkeeping, and so tells where a target asks for less than any design like `taskgroup`'s
 //! can do.
+//!
+//! In fail from 8 children there is a third, the **floor polling every child**
+//! ([`floor::Kind::PollAll`]): the floor, but first polling each of the n − 1 pending children
+//! once. Nothing tells a combinator which child will fail, so it polls each of them at least
+//! once before it knows; this floor costs those polls and nothing else.
 //!
 //! # Workloads ([`Workload`])
 //!
@@ -749,7 +754,8 @@ impl<F: Future<Output = Fallible>> Future for UnorderedInOrder<F> {
 ///
 /// * ready: one sweep; yield: two sweeps (the first sees every child yield);
 /// * chain: follows the permutation from the head, one poll per child;
-/// * fail: polls only the failing child, then the children are dropped;
+/// * fail: polls only the failing child, then the children are dropped; the floor polling every
+///   child ([`Kind::PollAll`]) first polls each of the n − 1 pending children once;
 /// * many-errors: polls every child and keeps every error;
 /// * cross-thread: a future that registers every child, giving the real waker to the last one
 ///   only (the helper wakes in index order, so the last wake means every flag is set), then
@@ -758,6 +764,18 @@ mod floor {
     use super::*;
 
     pub type Errors = Vec<(usize, u64)>;
+
+    /// Which floor.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        /// The floor proper.
+        Least,
+        /// The floor polling every child (fail only): before the failing child it polls each
+        /// of the n − 1 pending children once, with a no-op waker and nothing else. That is the
+        /// least any combinator does before it can know of the error, since nothing tells it
+        /// which child will fail.
+        PollAll,
+    }
 
     #[inline]
     fn poll_child(child: &mut Child<'_, Fallible>, cx: &mut Context<'_>) -> Poll<Fallible> {
@@ -770,9 +788,12 @@ mod floor {
         env: &Env,
         children: &mut [Child<'_, Fallible>],
         outputs: &mut [u64],
+        kind: Kind,
     ) -> Option<Result<(), Errors>> {
         let mut cx = Context::from_waker(Waker::noop());
         let n = children.len();
+        // One pass over the children, whatever the workload; cross-thread's driver counts its own.
+        env.polls.set(1);
         match env.workload {
             Workload::Ready => {
                 for (child, slot) in children.iter_mut().zip(outputs.iter_mut()) {
@@ -807,7 +828,15 @@ mod floor {
                 }
             }
             Workload::Fail => {
-                let Poll::Ready(Err(error)) = poll_child(&mut children[n - 1], &mut cx) else {
+                let (failing, pending) = children.split_last_mut()?;
+                if kind == Kind::PollAll {
+                    for child in pending {
+                        if poll_child(child, &mut cx).is_ready() {
+                            return None;
+                        }
+                    }
+                }
+                let Poll::Ready(Err(error)) = poll_child(failing, &mut cx) else {
                     return None;
                 };
                 return Some(Err(vec![(n - 1, error)]));
@@ -831,7 +860,6 @@ mod floor {
                 return env.drive(last_wake).map(Ok);
             }
         }
-        env.polls.set(1);
         Some(Ok(()))
     }
 
@@ -874,23 +902,23 @@ mod floor {
         }
     }
 
-    /// The floor with children and outputs in `Vec`s.
+    /// The floor of `kind` with children and outputs in `Vec`s.
     #[inline]
-    pub fn vec(env: &Env) -> Option<Result<Vec<u64>, Errors>> {
+    pub fn vec(env: &Env, kind: Kind) -> Option<Result<Vec<u64>, Errors>> {
         let mut children = env.vec::<Fallible>();
         let mut outputs = vec![0; children.len()];
-        let result = run(env, &mut children, &mut outputs);
+        let result = run(env, &mut children, &mut outputs, kind);
         // Nothing inline: children and outputs are on the heap, counted as bytes.
         env.size.set(0);
         Some(result?.map(|()| outputs))
     }
 
-    /// The floor with children and outputs in arrays.
+    /// The floor of `kind` with children and outputs in arrays.
     #[inline]
-    pub fn array<const N: usize>(env: &Env) -> Option<Result<[u64; N], Errors>> {
+    pub fn array<const N: usize>(env: &Env, kind: Kind) -> Option<Result<[u64; N], Errors>> {
         let mut children = env.array::<Fallible, N>();
         let mut outputs = [0; N];
-        let result = run(env, &mut children, &mut outputs);
+        let result = run(env, &mut children, &mut outputs, kind);
         // Inline: the children and the outputs.
         env.size
             .set(std::mem::size_of_val(&children) + std::mem::size_of_val(&outputs));
@@ -907,6 +935,12 @@ mod wake_floor;
 /// Whether the cells of `env` get a floor with wakers: chain, up to 64 children.
 fn has_wake_floor(env: &Env) -> bool {
     env.workload == Workload::Chain && env.n <= 64
+}
+
+/// Whether the cells of `env` get the floor polling every child ([`floor::Kind::PollAll`]):
+/// fail, from 8 children (with one child it is the floor).
+fn has_poll_all_floor(env: &Env) -> bool {
+    env.workload == Workload::Fail && env.n > 1
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1353,9 +1387,16 @@ fn vec_cells(suite: &mut Suite, group: &mut Group<'_>, env: &Env) {
     suite.cell(group, env, "futures_buffered", "vec", |e| {
         e.drive(futures_buffered::try_join_all(e.vec::<Fallible>()))
     });
-    suite.cell(group, env, "floor", "vec", floor::vec);
+    suite.cell(group, env, "floor", "vec", |e| {
+        floor::vec(e, floor::Kind::Least)
+    });
     if has_wake_floor(env) {
         suite.cell(group, env, "floor_wakers", "vec", wake_floor::vec);
+    }
+    if has_poll_all_floor(env) {
+        suite.cell(group, env, "floor_poll_all", "vec", |e| {
+            floor::vec(e, floor::Kind::PollAll)
+        });
     }
 }
 
@@ -1376,9 +1417,16 @@ fn array_cells<const N: usize>(suite: &mut Suite, group: &mut Group<'_>, env: &E
     suite.cell(group, env, "futures_concurrency", "array", |e| {
         e.drive(e.array::<Fallible, N>().try_join())
     });
-    suite.cell(group, env, "floor", "array", floor::array::<N>);
+    suite.cell(group, env, "floor", "array", |e| {
+        floor::array::<N>(e, floor::Kind::Least)
+    });
     if has_wake_floor(env) {
         suite.cell(group, env, "floor_wakers", "array", wake_floor::array::<N>);
+    }
+    if has_poll_all_floor(env) {
+        suite.cell(group, env, "floor_poll_all", "array", |e| {
+            floor::array::<N>(e, floor::Kind::PollAll)
+        });
     }
 }
 
@@ -1398,9 +1446,16 @@ fn tuple_cells(suite: &mut Suite, group: &mut Group<'_>, env: &Env) {
         e.drive(async move { tokio::try_join!(c0, c1, c2, c3, c4, c5, c6, c7) })
     });
     // The floor of eight children, the same loop as for an array of 8.
-    suite.cell(group, env, "floor", "tuple", floor::array::<8>);
+    suite.cell(group, env, "floor", "tuple", |e| {
+        floor::array::<8>(e, floor::Kind::Least)
+    });
     if has_wake_floor(env) {
         suite.cell(group, env, "floor_wakers", "tuple", wake_floor::array::<8>);
+    }
+    if has_poll_all_floor(env) {
+        suite.cell(group, env, "floor_poll_all", "tuple", |e| {
+            floor::array::<8>(e, floor::Kind::PollAll)
+        });
     }
 }
 
