@@ -42,7 +42,10 @@
 //!   poll: the engine does not read the child's live word before polling it to forget such a
 //!   wake, because in a large group woken from another thread that word is the one the other
 //!   thread is writing, and the read cost each child a cache miss (BENCHMARKS.md, "What
-//!   changed").
+//!   changed"). A set of one level (at most [`BITS`] children) keeps no epochs: the poller
+//!   holds the children polled in the current poll as one word in its handle
+//!   ([`WakeSet`]'s `polled`), and a round masks them out; the epoch bytes stay in its
+//!   allocation, unused, to keep every child's waker pointer inside it.
 //! * The **taken bits** are the poller's private copy, same shape as the live bits. At the start of
 //!   a sweep the poller swaps the live words it can reach from the top down to zero and ORs them
 //!   into the taken bits: that is the snapshot of "children woken before the sweep began". The
@@ -422,6 +425,14 @@ pub(crate) struct WakeSet {
     /// A round after the poll's first is under way: a child whose leaf word enters the cursor
     /// may have been polled in this poll already ([`WakeSet::defer_polled`]). Poller-private.
     later_round: bool,
+    /// The set has one level (at most [`BITS`] children): its live, next and taken bits are one
+    /// word each, and it keeps the children polled in the current poll in `polled` instead of
+    /// the poll epochs. Immutable.
+    one_level: bool,
+    /// In a set of one level, the children polled in the current poll, one bit each: what the
+    /// poll epochs tell in a wider set, kept here where the poller's other words are, for a
+    /// mask in place of a byte load per child. Poller-private.
+    polled: usize,
 }
 
 // SAFETY: the allocation is only reached through `&Header` (atomics, an `AtomicWaker`, which is
@@ -434,12 +445,16 @@ unsafe impl Sync for WakeSet {}
 impl WakeSet {
     /// The handle of an existing allocation whose count this handle owns.
     fn from_header(header: NonNull<Header>) -> WakeSet {
+        // SAFETY: the caller hands over a count of a live, initialised allocation.
+        let levels = unsafe { header.as_ref() }.plan.levels;
         WakeSet {
             header,
             cursor_base: 0,
             cursor_bits: 0,
             taken_clear: false,
             later_round: false,
+            one_level: levels == 1,
+            polled: 0,
         }
     }
 
@@ -541,20 +556,24 @@ impl WakeSet {
         self.header().polling.store(true, Ordering::Relaxed);
     }
 
-    /// Starts a poll of the group: a new epoch, and a snapshot of every child woken so far (live
-    /// and next-poll bits) into the taken bits. Cost: `O(levels)` per woken child.
+    /// Starts a poll of the group: a new epoch (in a set of one level, no child polled yet), and
+    /// a snapshot of every child woken so far (live and next-poll bits) into the taken bits.
+    /// Cost: `O(levels)` per woken child.
     pub(crate) fn begin_poll(&mut self) {
         self.restore_cursor();
         self.taken_clear = false;
         self.later_round = false;
+        self.polled = 0;
         let h = self.header();
         // Before the snapshot, so that a wake the snapshot misses either sees the flag and is
         // caught by `end_poll`, or does not and wakes the parent. Either is correct, so the
         // store needs no ordering of its own: `end_poll` orders the flag's clearing, which is
         // what a skipped wake relies on.
         h.polling.store(true, Ordering::Relaxed);
-        let epoch = h.epoch.load(Ordering::Relaxed).wrapping_add(1).max(1);
-        h.epoch.store(epoch, Ordering::Relaxed);
+        if !self.one_level {
+            let epoch = h.epoch.load(Ordering::Relaxed).wrapping_add(1).max(1);
+            h.epoch.store(epoch, Ordering::Relaxed);
+        }
         let top = h.plan.levels - 1;
         self.take_word(self.next_poll(), top, 0);
         self.take_word(self.live(), top, 0);
@@ -666,6 +685,18 @@ impl WakeSet {
             "a round starts once the snapshot is used up"
         );
         self.later_round = true;
+        if self.one_level {
+            // One word, no summaries, and a slot that is never filled ([`mark`]): the loop below
+            // in one step, without reading the plan.
+            let bits = self.live()[0].swap(0, Ordering::AcqRel);
+            if bits == 0 {
+                return false;
+            }
+            self.cursor_base = 0;
+            self.cursor_bits = self.defer_polled(0, bits);
+            self.taken_clear = true;
+            return true;
+        }
         let h = self.header();
         let live = self.live();
         let mut level = h.plan.levels - 1;
@@ -758,7 +789,11 @@ impl WakeSet {
     /// records the poll, so that a later round moves a new wake of the child to the next poll.
     /// A wake the child got since the round's snapshot stays in the live bits (module docs).
     #[inline]
-    pub(crate) fn begin_child(&self, index: usize) {
+    pub(crate) fn begin_child(&mut self, index: usize) {
+        if self.one_level {
+            self.polled |= 1 << index;
+            return;
+        }
         let now = self.header().epoch.load(Ordering::Relaxed);
         self.epochs()[index].store(now, Ordering::Relaxed);
     }
@@ -777,6 +812,14 @@ impl WakeSet {
     fn defer_polled(&self, word: usize, bits: usize) -> usize {
         if !self.later_round {
             return bits;
+        }
+        if self.one_level {
+            // No loads at all: the poll's own mask ([`WakeSet::polled`]).
+            let polled = bits & self.polled;
+            if polled != 0 {
+                self.add_bits(self.next_poll(), 0, word, polled);
+            }
+            return bits & !polled;
         }
         let now = self.header().epoch.load(Ordering::Relaxed);
         let epochs = &self.epochs()[word * BITS..];
@@ -1682,6 +1725,20 @@ fn mark(header: &Header, live: &[AtomicUsize], index: usize) {
     }
 }
 
+/// [`mark`] in a set of one level, whose live bits are one word: the `fetch_or` on it, and the
+/// parent's wake if it made the word non-empty outside a poll. What `mark` does there, without
+/// its loop over the plan's levels.
+#[inline(always)]
+fn mark_one_level(header: &Header, live: &[AtomicUsize], index: usize) {
+    debug_assert_eq!(header.plan.levels, 1, "a set of one level");
+    if live[0].fetch_or(1 << index, Ordering::AcqRel) == 0
+        && !header.polling.load(Ordering::Relaxed)
+    {
+        // The `fetch_or` on the top word orders this load after a poll's end, as in `mark`.
+        header.parent.wake();
+    }
+}
+
 /// A waker that made a live leaf word non-empty, in a set of more than one level, names it in the
 /// woken slot instead of climbing, if the slot is empty: one compare-and-swap instead of one
 /// `fetch_or` per level above (module docs, "The woken slot"). Wakes the parent as a waker that
@@ -1709,14 +1766,24 @@ fn fill_slot(header: &Header, word: usize) -> bool {
 /// at the next poll. A self-wake goes there too; the round that takes it finds the child polled
 /// in this poll already and moves it to the next poll ([`WakeSet::defer_polled`]).
 ///
+/// `K` is the alignment exponent of the allocation ([`from_data`]). The allocation is aligned
+/// to at least its number of children, so `2^K <= BITS` proves a set of one level at compile
+/// time, and such wakes take [`mark_one_level`] without reading the plan.
+///
 /// # Safety
-/// `header` must point to a live allocation made by [`WakeSet::new`], and `index` be below its
-/// `len`.
-unsafe fn wake_child(header: NonNull<Header>, index: usize) {
+/// `header` must point to a live allocation made by [`WakeSet::new`], aligned to `2^K` bytes,
+/// and `index` be below its `len`.
+#[inline(always)]
+unsafe fn wake_child<const K: u32>(header: NonNull<Header>, index: usize) {
     // SAFETY: per the contract; the live word array is initialised atomics.
     unsafe {
         let h = header.as_ref();
-        mark(h, words(header, h.plan.live_offset), index);
+        let live = words(header, h.plan.live_offset);
+        if 1 << K <= BITS {
+            mark_one_level(h, live, index);
+        } else {
+            mark(h, live, index);
+        }
     }
 }
 
@@ -1763,7 +1830,7 @@ unsafe fn waker_wake_by_ref<const K: u32>(data: *const ()) {
     // names is below `len`.
     unsafe {
         let (header, index) = from_data::<K>(data);
-        wake_child(header, index);
+        wake_child::<K>(header, index);
     }
 }
 
@@ -1878,7 +1945,8 @@ mod tests {
 
     #[test]
     fn a_child_last_polled_255_polls_ago_is_delayed_one_poll_not_lost() {
-        let mut set = WakeSet::new(2);
+        // Two levels: the poll epochs (a set of one level keeps a mask instead).
+        let mut set = WakeSet::new(BITS + 2);
         set.begin_poll();
         set.begin_child(1);
         for _ in 0..255 {
@@ -1894,6 +1962,38 @@ mod tests {
         );
         set.begin_poll();
         assert_eq!(set.next_taken(), Some(1), "due at the next poll");
+    }
+
+    #[test]
+    fn a_set_of_one_level_forgets_its_polled_children_at_each_poll() {
+        for polls in [1, 255, 256] {
+            let mut set = WakeSet::new(BITS);
+            set.begin_poll();
+            set.begin_child(1);
+            set.begin_child(BITS - 1);
+            for _ in 0..polls {
+                set.begin_poll();
+            }
+            // Polled in an earlier poll only: a sibling's wake is served in this poll's round.
+            set.waker(BITS - 1).wake_by_ref();
+            set.waker(1).wake_by_ref();
+            assert!(set.snapshot_live());
+            assert_eq!(set.next_taken(), Some(1));
+            set.begin_child(1);
+            assert_eq!(set.next_taken(), Some(BITS - 1));
+            set.begin_child(BITS - 1);
+            assert_eq!(set.next_taken(), None);
+            // Woken again in the same poll: both wait for the next one.
+            set.waker(1).wake_by_ref();
+            set.waker(BITS - 1).wake_by_ref();
+            assert!(set.snapshot_live());
+            assert_eq!(set.next_taken(), None, "polled in this poll: deferred");
+            assert!(!set.snapshot_live(), "nothing left in the live bits");
+            set.begin_poll();
+            assert_eq!(set.next_taken(), Some(1), "due at the next poll");
+            assert_eq!(set.next_taken(), Some(BITS - 1));
+            assert_eq!(set.next_taken(), None);
+        }
     }
 
     #[test]
@@ -2185,9 +2285,19 @@ mod loom_models {
     /// is due at the next poll.
     #[test]
     fn loom_rounds_poll_each_child_once_and_lose_no_wake() {
-        loom::model(|| {
-            let (parent, parent_waker, mut set) = parented(BITS * 2);
-            let children = [1, BITS + 6];
+        rounds_poll_each_child_once_and_lose_no_wake(BITS * 2, [1, BITS + 6]);
+    }
+
+    /// The same in a set of one level, which keeps its polled children in a mask instead of the
+    /// epochs and whose wakes take [`mark_one_level`].
+    #[test]
+    fn loom_rounds_of_a_set_of_one_level_poll_each_child_once_and_lose_no_wake() {
+        rounds_poll_each_child_once_and_lose_no_wake(4, [1, 3]);
+    }
+
+    fn rounds_poll_each_child_once_and_lose_no_wake(len: usize, children: [usize; 2]) {
+        loom::model(move || {
+            let (parent, parent_waker, mut set) = parented(len);
             let threads: Vec<_> = children
                 .iter()
                 .map(|&i| {
@@ -2250,11 +2360,21 @@ mod loom_models {
     /// to the parent, and the second child was polled or is due.
     #[test]
     fn loom_wakes_during_a_poll_are_announced_by_its_end() {
-        loom::model(|| {
-            let (parent, parent_waker, mut set) = parented(BITS * 2);
+        wakes_during_a_poll_are_announced_by_its_end(BITS * 2, BITS + 3);
+    }
+
+    /// The same in a set of one level.
+    #[test]
+    fn loom_wakes_during_a_poll_of_a_set_of_one_level_are_announced_by_its_end() {
+        wakes_during_a_poll_are_announced_by_its_end(4, 3);
+    }
+
+    fn wakes_during_a_poll_are_announced_by_its_end(len: usize, other: usize) {
+        loom::model(move || {
+            let (parent, parent_waker, mut set) = parented(len);
             set.waker(0).wake_by_ref();
-            let other: Waker = (*set.waker(BITS + 3)).clone();
-            let thread = loom::thread::spawn(move || other.wake());
+            let waker: Waker = (*set.waker(other)).clone();
+            let thread = loom::thread::spawn(move || waker.wake());
             let polled = poll_with_rounds(&mut set, &parent_waker, Some(0));
             thread.join().unwrap();
             let woken = parent.0.load(std::sync::atomic::Ordering::SeqCst);
@@ -2262,7 +2382,7 @@ mod loom_models {
             assert!(next.contains(&0), "the self-wake is due at the next poll");
             assert!(woken > 0, "{next:?} due, but the parent was not woken");
             assert!(
-                polled.contains(&(BITS + 3)) || next.contains(&(BITS + 3)),
+                polled.contains(&other) || next.contains(&other),
                 "the other thread's wake was lost"
             );
         });
