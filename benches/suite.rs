@@ -23,7 +23,10 @@
 //! its own (usable from any thread, keeping the wake state alive with a reference count) and
 //! polls only the woken children. It costs what such wakers cost at least, with no other
 //! bookkeeping, and so tells where a target asks for less than any design like `taskgroup`'s
-//! can do.
+//! can do. Cross-thread over a `Vec` has one too, at every size ([`cross_wake_floor`]): the
+//! cross-thread floor with a counted waker per child, which adds to that floor only the clone,
+//! wake and drop such wakers cannot skip (it still knows the workload: it waits for the last
+//! wake only).
 //!
 //! In fail from 8 children there is a third, the **floor polling every child**
 //! ([`floor::Kind::PollAll`]): the floor, but first polling each of the n − 1 pending children
@@ -80,10 +83,10 @@
 //!   (`-- --quick` works too)
 //! * One slice: `cargo bench --bench suite -- chain/` (a criterion filter; the checks and counts
 //!   run only for the cells whose id `workload/implementation-shape/n` contains it)
-//! * Checks only (no timing, no file written; what CI runs under Miri for the floor with
+//! * Checks only (no timing, no file written; what CI runs under Miri for the floors with
 //!   wakers): `TASKGROUP_BENCH_CHECK=1 cargo bench --bench suite -- <filter>`, or under Miri
 //!   `TASKGROUP_BENCH_CHECK=1 MIRIFLAGS=-Zmiri-env-forward=TASKGROUP_BENCH_CHECK cargo +nightly
-//!   miri test --bench suite -- chain/floor_wakers`
+//!   miri test --bench suite -- chain/floor_wakers` (and `-- cross-thread/floor_wakers-vec/1024`)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -932,6 +935,9 @@ mod floor {
 #[path = "suite/wake_floor.rs"]
 mod wake_floor;
 
+#[path = "suite/cross_wake_floor.rs"]
+mod cross_wake_floor;
+
 /// Whether the cells of `env` get a floor with wakers: chain, up to 64 children.
 fn has_wake_floor(env: &Env) -> bool {
     env.workload == Workload::Chain && env.n <= 64
@@ -1397,6 +1403,9 @@ fn vec_cells(suite: &mut Suite, group: &mut Group<'_>, env: &Env) {
         suite.cell(group, env, "floor_poll_all", "vec", |e| {
             floor::vec(e, floor::Kind::PollAll)
         });
+    }
+    if env.workload == Workload::CrossThread {
+        suite.cell(group, env, "floor_wakers", "vec", cross_wake_floor::vec);
     }
 }
 
