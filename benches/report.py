@@ -48,6 +48,9 @@ FLOOR_WAKERS = "floor_wakers"
 # The floor that first polls each of the n - 1 pending children once (fail, n >= 8): the least
 # any combinator does before it can know of the error; not a peer either.
 FLOOR_POLL_ALL = "floor_poll_all"
+# Cross-thread's floor with wakers in its prompt form: it wakes its parent as a join does, so it
+# polls while the helper wakes (Vec, every n); not a peer, and no bound.
+FLOOR_WAKERS_PROMPT = "floor_wakers_prompt"
 # The references beside the floor, each defined for some cells only: per workload it is measured
 # in, whether it bounds every design of its kind from below (a miss where it is itself over the
 # line is counted as at a limit), and its name in the prose. In cross-thread the floor with
@@ -56,6 +59,7 @@ FLOOR_POLL_ALL = "floor_poll_all"
 REFERENCES = {
     FLOOR_WAKERS: ({"chain": True, "cross-thread": False}, "the floor with wakers"),
     FLOOR_POLL_ALL: ({"fail": True}, "the floor polling every child"),
+    FLOOR_WAKERS_PROMPT: ({"cross-thread": False}, "the prompt floor with wakers"),
 }
 FLOORS = [FLOOR] + list(REFERENCES)
 IMPLEMENTATIONS = TASKGROUP + PEERS + FLOORS
@@ -73,6 +77,7 @@ NAMES = {
     "floor": "floor",
     "floor_wakers": "floor with wakers",
     "floor_poll_all": "floor polling every child",
+    "floor_wakers_prompt": "prompt floor with wakers",
 }
 SHORT = {
     "taskgroup_try_join": "tg try_join",
@@ -87,6 +92,7 @@ SHORT = {
     "floor": "floor",
     "floor_wakers": "floor w/ wakers",
     "floor_poll_all": "floor polls all",
+    "floor_wakers_prompt": "prompt w/ wakers",
 }
 COLORS = {
     "taskgroup_try_join": "#1f4fd8",
@@ -101,6 +107,7 @@ COLORS = {
     "floor": "#222222",
     "floor_wakers": "#777777",
     "floor_poll_all": "#aaaaaa",
+    "floor_wakers_prompt": "#bbbbbb",
 }
 DASH = {"vec": "", "array": "7,4", "tuple": ""}
 MARKER = {"vec": "circle", "array": "square", "tuple": "diamond"}
@@ -277,6 +284,13 @@ def markdown(rows, cells_path):
                     "woken waker's drop (a count down), and one `swap` per 64 children, and like "
                     "the floor it waits for the last wake only. It measures what such wakers cost "
                     "in this workload; a join that polls while the helper wakes can read below it.")
+    reference_table(w, rows, idx, FLOOR_WAKERS_PROMPT, "cross-thread",
+                    "Cross-thread against the prompt floor with wakers",
+                    "The prompt floor with wakers is the same with the parent woken as a join "
+                    "does: a wake that makes its word non-empty outside a poll wakes it, and each "
+                    "poll takes what was woken (the lowest unfinished word, as the helper wakes "
+                    "in index order) and returns `Pending` until the next wake. It shows what "
+                    "polling while the helper wakes costs in its simplest form; it is no bound.")
     reference_table(w, rows, idx, FLOOR_POLL_ALL, "fail", "Fail against the floor polling every child",
                     "The floor polling every child (`floor::Kind::PollAll` in `benches/suite.rs`) "
                     "is the fail floor, but it first polls each of the n − 1 pending children "

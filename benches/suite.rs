@@ -26,7 +26,7 @@
 //! can do. Cross-thread over a `Vec` has one too, at every size ([`cross_wake_floor`]): the
 //! cross-thread floor with a counted waker per child, which adds to that floor only the clone,
 //! wake and drop such wakers cannot skip (it still knows the workload: it waits for the last
-//! wake only).
+//! wake only), and its prompt form, which wakes its parent as a join does.
 //!
 //! In fail from 8 children there is a third, the **floor polling every child**
 //! ([`floor::Kind::PollAll`]): the floor, but first polling each of the n − 1 pending children
@@ -86,7 +86,8 @@
 //! * Checks only (no timing, no file written; what CI runs under Miri for the floors with
 //!   wakers): `TASKGROUP_BENCH_CHECK=1 cargo bench --bench suite -- <filter>`, or under Miri
 //!   `TASKGROUP_BENCH_CHECK=1 MIRIFLAGS=-Zmiri-env-forward=TASKGROUP_BENCH_CHECK cargo +nightly
-//!   miri test --bench suite -- chain/floor_wakers` (and `-- cross-thread/floor_wakers-vec/1024`)
+//!   miri test --bench suite -- chain/floor_wakers` (and, in cross-thread,
+//!   `-- cross-thread/floor_wakers-vec/1024` and `-- cross-thread/floor_wakers_prompt-vec/1024`)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -1405,7 +1406,12 @@ fn vec_cells(suite: &mut Suite, group: &mut Group<'_>, env: &Env) {
         });
     }
     if env.workload == Workload::CrossThread {
-        suite.cell(group, env, "floor_wakers", "vec", cross_wake_floor::vec);
+        suite.cell(group, env, "floor_wakers", "vec", |e| {
+            cross_wake_floor::vec(e, cross_wake_floor::Wait::Last)
+        });
+        suite.cell(group, env, "floor_wakers_prompt", "vec", |e| {
+            cross_wake_floor::vec(e, cross_wake_floor::Wait::Prompt)
+        });
     }
 }
 

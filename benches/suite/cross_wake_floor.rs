@@ -9,6 +9,14 @@
 //! children to take the bits. It tells how far any prompt join with counted wakers is from the
 //! floor in this workload, and so where the 2× target asks for less than that.
 //!
+//! Its **prompt** form ([`Wait::Prompt`]) wakes its parent as a join must that does not know
+//! which wake is the last: a wake that makes its word non-empty while the group is not polling
+//! wakes the parent, and each poll takes and polls what was woken, then returns `Pending` until
+//! the next wake. It still uses the workload to find the woken children (the helper wakes in
+//! index order, so they are in the lowest unfinished word), where a join needs a summary of the
+//! words. It tells what a prompt join with counted wakers pays in this workload: the wakers and
+//! the parent's wakes and hand-offs between the two threads.
+//!
 //! One allocation per group holds a reference count, the parent's `AtomicWaker`, the index of the
 //! last child and one ready bit per child. It is aligned to at least the number of children (and
 //! at least as large), and child `i`'s waker points `i` bytes past it, so no memory is read to
@@ -24,12 +32,25 @@ use futures::task::AtomicWaker;
 
 use super::*;
 
+/// How the floor waits for the helper's wakes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// For the last wake only: the floor knows it means every child is woken.
+    Last,
+    /// As a join does: any wake that finds nothing pending outside a poll wakes the parent.
+    Prompt,
+}
+
 /// The head of the allocation; `words` ready words follow it.
 #[repr(C)]
 struct Header {
     /// One for the group, one for each waker clone.
     refs: AtomicUsize,
     parent: AtomicWaker,
+    /// Set while a prompt floor polls: its end reads the bits again, so a wake leaves the
+    /// parent alone.
+    polling: AtomicBool,
+    wait: Wait,
     /// The child whose wake is the last of the helper's loop.
     last: usize,
     words: usize,
@@ -113,13 +134,20 @@ unsafe fn wake_by_ref<const K: u32>(data: *const ()) {
     // SAFETY: as above.
     let words = unsafe { ready(header) };
     let previous = words[index / 64].fetch_or(1 << (index % 64), Ordering::AcqRel);
-    // A join decides on the previous value whether to wake its parent; this floor knows that
-    // the last wake is the one to wait for, but keeps the value so that the operation stays the
-    // one a join needs (on x86 a `lock cmpxchg` loop rather than a `lock or`).
-    black_box(previous);
     // SAFETY: as above.
     let header = unsafe { header.as_ref() };
-    if index == header.last {
+    let wake_parent = match header.wait {
+        // The waiting floor knows that the last wake is the one to wait for, but keeps the
+        // previous value, so that the operation stays the one a join needs (on x86 a
+        // `lock cmpxchg` loop rather than a `lock or`).
+        Wait::Last => {
+            black_box(previous);
+            index == header.last
+        }
+        // The `fetch_or` orders the flag's load after a poll's end, as in `taskgroup`.
+        Wait::Prompt => previous == 0 && !header.polling.load(Ordering::Relaxed),
+    };
+    if wake_parent {
         header.parent.wake();
     }
 }
@@ -162,10 +190,14 @@ struct CrossWakeFloor<'s, 'a> {
     header: NonNull<Header>,
     vtable: &'static RawWakerVTable,
     started: bool,
+    /// The lowest word with a child not finished (the prompt form's cursor).
+    word: usize,
+    /// Children finished in that word.
+    done: u64,
 }
 
 impl<'s, 'a> CrossWakeFloor<'s, 'a> {
-    fn new(children: &'s mut [Child<'a, Fallible>], outputs: &'s mut [u64]) -> Self {
+    fn new(children: &'s mut [Child<'a, Fallible>], outputs: &'s mut [u64], wait: Wait) -> Self {
         let n = children.len();
         assert!(n > 0 && n == outputs.len());
         let words = n.div_ceil(64);
@@ -183,6 +215,8 @@ impl<'s, 'a> CrossWakeFloor<'s, 'a> {
             header.as_ptr().write(Header {
                 refs: AtomicUsize::new(1),
                 parent: AtomicWaker::new(),
+                polling: AtomicBool::new(false),
+                wait,
                 last: n - 1,
                 words,
                 layout,
@@ -202,6 +236,56 @@ impl<'s, 'a> CrossWakeFloor<'s, 'a> {
             header,
             vtable: vtable(align.trailing_zeros()),
             started: false,
+            word: 0,
+            done: 0,
+        }
+    }
+
+    /// Polls child `index`, which was woken: the helper set its flag before the wake.
+    fn finish(&mut self, index: usize) {
+        let waker = self.waker(index);
+        match Pin::new(&mut self.children[index]).poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(Ok(value)) => self.outputs[index] = value,
+            _ => unreachable!("the helper sets a child's flag before its wake"),
+        }
+    }
+
+    /// The prompt form's poll after the first: takes the cursor's word and polls the children it
+    /// names, moving on while words complete; at a word that yields nothing, ends the poll and
+    /// reads the word again (a wake during the poll left the parent alone).
+    fn poll_prompt(&mut self, header: &Header, words: &[AtomicU64]) -> Poll<()> {
+        header.polling.store(true, Ordering::Relaxed);
+        loop {
+            let n = self.children.len();
+            let full = if self.word + 1 == words.len() && n % 64 != 0 {
+                (1u64 << (n % 64)) - 1
+            } else {
+                u64::MAX
+            };
+            let mut bits = words[self.word].swap(0, Ordering::AcqRel);
+            if bits == 0 {
+                header.polling.store(false, Ordering::Relaxed);
+                // The wakes to come go into this word first (index order): a wake whose
+                // `fetch_or` follows this one sees the flag clear and wakes the parent.
+                if words[self.word].fetch_or(0, Ordering::AcqRel) == 0 {
+                    return Poll::Pending;
+                }
+                header.polling.store(true, Ordering::Relaxed);
+                continue;
+            }
+            self.done |= bits;
+            while bits != 0 {
+                let index = self.word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                self.finish(index);
+            }
+            if self.done == full {
+                self.done = 0;
+                self.word += 1;
+                if self.word == words.len() {
+                    return Poll::Ready(());
+                }
+            }
         }
     }
 
@@ -233,6 +317,9 @@ impl Future for CrossWakeFloor<'_, '_> {
                 let _ = Pin::new(&mut this.children[index]).poll(&mut Context::from_waker(&waker));
             }
         }
+        if header.wait == Wait::Prompt {
+            return this.poll_prompt(header, words);
+        }
         if words[last / 64].load(Ordering::Acquire) & 1 << (last % 64) == 0 {
             return Poll::Pending;
         }
@@ -243,11 +330,7 @@ impl Future for CrossWakeFloor<'_, '_> {
             while bits != 0 {
                 let index = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let waker = this.waker(index);
-                match Pin::new(&mut this.children[index]).poll(&mut Context::from_waker(&waker)) {
-                    Poll::Ready(Ok(value)) => this.outputs[index] = value,
-                    _ => unreachable!("flags are set in index order"),
-                }
+                this.finish(index);
             }
         }
         Poll::Ready(())
@@ -265,11 +348,12 @@ impl Drop for CrossWakeFloor<'_, '_> {
     }
 }
 
-/// The cross-thread floor with wakers with children and outputs in `Vec`s.
+/// The cross-thread floor with wakers that waits as `wait` says, with children and outputs in
+/// `Vec`s.
 #[inline]
-pub fn vec(env: &Env) -> Option<Vec<u64>> {
+pub fn vec(env: &Env, wait: Wait) -> Option<Vec<u64>> {
     let mut children = env.vec::<Fallible>();
     let mut outputs = vec![0; children.len()];
-    env.drive(CrossWakeFloor::new(&mut children, &mut outputs))?;
+    env.drive(CrossWakeFloor::new(&mut children, &mut outputs, wait))?;
     Some(outputs)
 }
