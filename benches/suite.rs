@@ -1103,7 +1103,7 @@ struct Suite {
     /// `--list`: criterion only lists; skip the checks.
     list_only: bool,
     /// `TASKGROUP_BENCH_CHECK=1`: run the checks and counts only, time nothing and write no
-    /// file (for Miri: `cargo miri test --bench suite -- chain/floor_wakers`).
+    /// file (for Miri over the floors with wakers; see the module docs, "Running").
     check_only: bool,
     /// Lines of `cells.csv`, keyed by (workload, implementation, shape, n).
     records: BTreeMap<(String, String, String, usize), String>,
