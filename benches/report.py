@@ -42,8 +42,9 @@ PEERS = [
     "tokio_try_join",
 ]
 FLOOR = "floor"
-# The cheapest join with a counted, thread-safe waker per child (chain, n <= 64; cross-thread over
-# a Vec, every n): what designs like taskgroup's must pay at least; not a peer either.
+# The cheapest join with a counted, thread-safe waker per child (chain, every n, knowing the
+# chain's order above 64; cross-thread over a Vec, every n): what designs like taskgroup's must
+# pay at least; not a peer either.
 FLOOR_WAKERS = "floor_wakers"
 # The floor that first polls each of the n - 1 pending children once (fail, n >= 8): the least
 # any combinator does before it can know of the error; not a peer either.
@@ -273,9 +274,11 @@ def markdown(rows, cells_path):
                     "could write that gives each child a counted waker of its own (usable from any "
                     "thread, keeping the wake state alive with a reference count) and polls only "
                     "woken children: per link, a waker clone, a `fetch_or`, a waker drop and a "
-                    "`swap`, one allocation per group and nothing else. It is defined for chain up "
-                    "to 64 children. Where it is above 0.8× the fastest peer, so is every design "
-                    "with counted wakers.")
+                    "`swap`, one allocation per group and nothing else. Up to 64 children it is a "
+                    "join (one ready word); above, like the floor, it knows the workload: it takes "
+                    "only the ready word of the chain's next child and polls only that child, "
+                    "where a join needs a summary of the words. Where it is above 0.8× the fastest "
+                    "peer, or above 2× the floor, so is every design with counted wakers.")
     reference_table(w, rows, idx, FLOOR_WAKERS, "cross-thread",
                     "Cross-thread against the floor with wakers",
                     "In cross-thread the floor with wakers (`benches/suite/cross_wake_floor.rs`, "

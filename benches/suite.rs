@@ -18,12 +18,12 @@
 //! only when it can make progress, with no bookkeeping (see [`floor`]). It tells how far every
 //! implementation is from the limit.
 //!
-//! In chain up to 64 children there is a second reference, the **floor with wakers**
-//! ([`wake_floor`]): the cheapest join we could write that gives every child a counted waker of
-//! its own (usable from any thread, keeping the wake state alive with a reference count) and
-//! polls only the woken children. It costs what such wakers cost at least, with no other
-//! bookkeeping, and so tells where a target asks for less than any design like `taskgroup`'s
-//! can do. Cross-thread over a `Vec` has one too, at every size ([`cross_wake_floor`]): the
+//! In chain there is a second reference, the **floor with wakers** ([`wake_floor`]): the cheapest
+//! join we could write that gives every child a counted waker of its own (usable from any
+//! thread, keeping the wake state alive with a reference count) and polls only the woken
+//! children; above 64 children it finds the woken child by the chain's order, as the floor does.
+//! It costs what such wakers cost at least, with no other bookkeeping, and so tells where a
+//! target asks for less than any design like `taskgroup`'s can do. Cross-thread over a `Vec` has one too, at every size ([`cross_wake_floor`]): the
 //! cross-thread floor with a counted waker per child, which adds to that floor only the clone,
 //! wake and drop such wakers cannot skip (it still knows the workload: it waits for the last
 //! wake only), and its prompt form, which wakes its parent as a join does.
@@ -86,7 +86,7 @@
 //! * Checks only (no timing, no file written; what CI runs under Miri for the floors with
 //!   wakers): `TASKGROUP_BENCH_CHECK=1 cargo bench --bench suite -- <filter>`, or under Miri
 //!   `TASKGROUP_BENCH_CHECK=1 MIRIFLAGS=-Zmiri-env-forward=TASKGROUP_BENCH_CHECK cargo +nightly
-//!   miri test --bench suite -- chain/floor_wakers` (and, in cross-thread,
+//!   miri test --bench suite -- chain/floor_wakers-array` (and, in cross-thread,
 //!   `-- cross-thread/floor_wakers-vec/1024` and `-- cross-thread/floor_wakers_prompt-vec/1024`)
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -933,15 +933,18 @@ mod floor {
 // ------------------------------------------------------------------------------------------------
 // The floor with wakers
 
+#[path = "suite/counted_wakers.rs"]
+mod counted_wakers;
+
 #[path = "suite/wake_floor.rs"]
 mod wake_floor;
 
 #[path = "suite/cross_wake_floor.rs"]
 mod cross_wake_floor;
 
-/// Whether the cells of `env` get a floor with wakers: chain, up to 64 children.
+/// Whether the cells of `env` get a floor with wakers: chain, at every size.
 fn has_wake_floor(env: &Env) -> bool {
-    env.workload == Workload::Chain && env.n <= 64
+    env.workload == Workload::Chain
 }
 
 /// Whether the cells of `env` get the floor polling every child ([`floor::Kind::PollAll`]):
