@@ -41,8 +41,12 @@ where
     F::Output: Interpret<M>,
 {
     pub(crate) fn new(children: Vec<F>) -> Self {
-        // One allocation of exactly `len` slots: the iterator knows its length.
-        let slots: Box<[_]> = children.into_iter().map(Slot::Running).collect();
+        // The slots take the children's own allocation when the layouts allow it (the standard
+        // library collects in place), else one allocation of exactly `len` slots. Collected
+        // through `Vec` itself rather than `Box<[_]>`'s `FromIterator`: a build that kept that
+        // one out of line copied every child once more (BENCHMARKS.md, "What changed").
+        let slots: Vec<_> = children.into_iter().map(Slot::Running).collect();
+        let slots = slots.into_boxed_slice();
         VecShape {
             len: slots.len(),
             slots: Box::into_pin(slots),
