@@ -274,11 +274,12 @@ def markdown(rows, cells_path):
                     "could write that gives each child a counted waker of its own (usable from any "
                     "thread, keeping the wake state alive with a reference count) and polls only "
                     "woken children: per link, a waker clone, a `fetch_or`, a waker drop and a "
-                    "`swap`, one allocation per group and nothing else. Up to 64 children it is a "
-                    "join (one ready word); above, like the floor, it knows the workload: it takes "
-                    "only the ready word of the chain's next child and polls only that child, "
-                    "where a join needs a summary of the words. Where it is above 0.8× the fastest "
-                    "peer, or above 2× the floor, so is every design with counted wakers.")
+                    "`swap`, one allocation per group and nothing else. Like the floor it knows the "
+                    "workload: after its first sweep it takes only the ready word of the chain's "
+                    "next child (up to 64 children the group's only word) and polls only that "
+                    "child, where a join must find the woken word and child. Where it is above "
+                    "0.8× the fastest peer, or above 2× the floor, so is every design with "
+                    "counted wakers.")
     reference_table(w, rows, idx, FLOOR_WAKERS, "cross-thread",
                     "Cross-thread against the floor with wakers",
                     "In cross-thread the floor with wakers (`benches/suite/cross_wake_floor.rs`, "

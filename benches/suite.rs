@@ -21,12 +21,13 @@
 //! In chain there is a second reference, the **floor with wakers** ([`wake_floor`]): the cheapest
 //! join we could write that gives every child a counted waker of its own (usable from any
 //! thread, keeping the wake state alive with a reference count) and polls only the woken
-//! children; above 64 children it finds the woken child by the chain's order, as the floor does.
-//! It costs what such wakers cost at least, with no other bookkeeping, and so tells where a
-//! target asks for less than any design like `taskgroup`'s can do. Cross-thread over a `Vec` has one too, at every size ([`cross_wake_floor`]): the
-//! cross-thread floor with a counted waker per child, which adds to that floor only the clone,
-//! wake and drop such wakers cannot skip (it still knows the workload: it waits for the last
-//! wake only), and its prompt form, which wakes its parent as a join does.
+//! children; after its first sweep it finds the woken child by the chain's order, as the floor
+//! does. It costs what such wakers cost at least, with no other bookkeeping, and so tells where
+//! a target asks for less than any design like `taskgroup`'s can do. Cross-thread over a `Vec`
+//! has one too, at every size ([`cross_wake_floor`]): the cross-thread floor with a counted
+//! waker per child, which adds to that floor only the clone, wake and drop such wakers cannot
+//! skip (it still knows the workload: it waits for the last wake only), and its prompt form,
+//! which wakes its parent as a join does.
 //!
 //! In fail from 8 children there is a third, the **floor polling every child**
 //! ([`floor::Kind::PollAll`]): the floor, but first polling each of the n − 1 pending children
